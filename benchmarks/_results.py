@@ -1,0 +1,55 @@
+"""Write a benchmark's section of ``docs/results.md`` between markers, leaving other sections alone.
+
+    write_section("blocks", markdown_text)
+
+replaces the text between ``<!-- begin:blocks -->`` and ``<!-- end:blocks -->`` (appending the
+section at the end the first time).
+"""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results.md"
+HEADER = "# Results\n\nEvery number here was produced by the script and command shown with it.\n"
+
+
+def machine() -> str:
+    """One line describing where a benchmark ran."""
+    import torch
+
+    dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"
+    return f"{dev}, torch {torch.__version__}, Python {platform.python_version()}, {date.today().isoformat()}"
+
+
+def command() -> str:
+    """The command line that ran this script."""
+    return "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], text=True,
+                                       stderr=subprocess.DEVNULL, cwd=RESULTS.parent).strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def write_section(name: str, markdown: str, path: Path = RESULTS) -> None:
+    begin, end = f"<!-- begin:{name} -->", f"<!-- end:{name} -->"
+    text = path.read_text() if path.exists() else HEADER
+    block = f"{begin}\n{markdown.strip()}\n{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        text = head + block + tail
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

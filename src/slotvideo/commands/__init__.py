@@ -1,0 +1,1 @@
+"""Verb implementations of the ``slotvideo`` command line (one module per verb)."""
