@@ -1,1 +1,24 @@
+"""Pure tensor metrics: segmentation (ARI, FG-ARI, mBO, Hungarian mIoU), reconstruction (MSE, PSNR),
+CATER localization and CLEVRER question answering. See ``docs/metrics.md`` for definitions and edge cases."""
+from slotvideo.metrics.ari import ari, average_scores, contingency_table, fg_ari
+from slotvideo.metrics.cater import (
+    CATER_GRID,
+    average_clip_scores,
+    cater_localization,
+    class_to_cell,
+    grid_l1_distance,
+    position_to_class,
+    top_k_accuracy,
+)
+from slotvideo.metrics.clevrer import MULTIPLE_CHOICE_TYPES, QUESTION_TYPES, ClevrerAccuracy, question_type_ids
+from slotvideo.metrics.image import mse, psnr
+from slotvideo.metrics.matching import hungarian_miou, linear_sum_assignment, mean_best_overlap
 
+__all__ = [
+    "ari", "fg_ari", "average_scores", "contingency_table",
+    "mean_best_overlap", "hungarian_miou", "linear_sum_assignment",
+    "mse", "psnr",
+    "CATER_GRID", "position_to_class", "class_to_cell", "top_k_accuracy", "grid_l1_distance",
+    "average_clip_scores", "cater_localization",
+    "QUESTION_TYPES", "MULTIPLE_CHOICE_TYPES", "question_type_ids", "ClevrerAccuracy",
+]
