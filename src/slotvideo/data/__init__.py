@@ -1,1 +1,14 @@
+"""Datasets, generators and formats; importing this package registers the built-in datasets and generators.
 
+Entry point: :func:`open_dataset` (``name``, ``split`` -> map-style dataset of sample dicts, see
+:mod:`slotvideo.data.batch` for the keys).
+"""
+from .batch import Batch, collate
+from .generated import (DIRECTIONS, MOVE_NAMES, SPLITS, GeneratedDataset, GeneratedStream, Generator,
+                        generator_for, open_dataset, open_generated, stream_dataset)
+from .shards import ShardedDataset, read_meta, to_sample, write_dataset
+from . import synthetic  # noqa: F401  (registers the generators)
+
+__all__ = ["Batch", "collate", "DIRECTIONS", "MOVE_NAMES", "SPLITS", "GeneratedDataset", "GeneratedStream",
+           "Generator", "ShardedDataset", "generator_for", "open_dataset", "open_generated", "read_meta",
+           "stream_dataset", "to_sample", "write_dataset"]
