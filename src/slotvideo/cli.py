@@ -40,7 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     # Build only the verb asked for when possible, so `slotvideo data ...` does not import torch models.
     verbs = (argv[0],) if argv and argv[0] in VERBS else VERBS
     parser = build_parser(verbs)
-    args = parser.parse_args(argv)
+    # `train cfg a=1 --no-progress b=2`: key=value overrides may stand on either side of options
+    args, extra = parser.parse_known_args(argv)
+    stray = [a for a in extra if a.startswith("-") or "=" not in a]
+    if extra and (stray or not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
+    if extra:
+        args.overrides = list(args.overrides) + extra
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return 1

@@ -73,6 +73,9 @@ class Batch(Mapping):
                 return v.shape[0]
         raise DataError("batch holds no tensors")
 
+    def __reduce__(self):  # picklable, so DataLoader workers can return batches
+        return (Batch, (self._data,))
+
     def replace(self, **updates: Any) -> "Batch":
         return Batch({**self._data, **updates})
 

@@ -45,12 +45,24 @@ def read_metrics(path: str | os.PathLike) -> dict[str, tuple[list[float], list[f
             raise DataError(f"metrics file {path} line {n} is not JSON: {e}") from None
         if not isinstance(record, dict) or not _is_number(record.get("step")):
             continue
-        for key, value in record.items():
+        for key, value in _flatten(record).items():
             if key != "step" and _is_number(value):
                 steps, values = series.setdefault(key, ([], []))
                 steps.append(record["step"])
                 values.append(float(value))
     return series
+
+
+def _flatten(record: dict, prefix: str = "") -> dict:
+    """``{"terms": {"mse": 1}}`` -> ``{"terms/mse": 1}``, so nested loss terms and learning rates plot too."""
+    flat = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}/"))
+        else:
+            flat[name] = value
+    return flat
 
 
 def plot_curves(metrics_jsonl_path: str | os.PathLike, out_png: str | os.PathLike,
