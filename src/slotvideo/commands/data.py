@@ -46,14 +46,22 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num", type=int, required=True, help="number of videos")
     p.add_argument("--out", required=True, help="output folder (meta.json + .npz shards); a rerun resumes")
     p.add_argument("--shard-size", type=int, default=256, help="videos per shard (default 256)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="processes for generators that write an official layout (clevrer-mini, cater-mini)")
     _add_generator_options(p)
 
 
 def _run_generate(args: argparse.Namespace) -> int:
     from ..data.generated import check_split, generator_for
+    from ..data.reasoning import LAYOUT_GENERATORS, generate_layout
     from ..data.shards import write_dataset
     from ..errors import check_range
 
+    if args.name in LAYOUT_GENERATORS:  # reasoning datasets write the official CLEVRER/CATER layout
+        stats = generate_layout(args.name, args.out, args.num, args.seed, workers=args.workers,
+                                params=_parse_params(args.param))
+        print(f"wrote {args.num} {args.name} videos (seed {args.seed}) to {args.out}: {stats}")
+        return 0
     generator = generator_for(args.name, _parse_params(args.param))
     check_range(args.num, "--num", 1, integer=True)
     check_range(args.seed, "--seed", 0, integer=True)

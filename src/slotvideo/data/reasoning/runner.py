@@ -1,0 +1,73 @@
+"""Parallel, resumable generation of per-video work items, shared by both reasoning generators.
+
+Every video is a pure function of ``(seed, scene index, params)`` and writes its own files; the last file a
+video writes is its small *record* under ``<out>/.<name>/`` (stats, and for CLEVRER its questions), so a
+record marks a finished video and an interrupted run resumes by skipping indices that have one. The
+dataset-level files (question files, lists) are rebuilt from the records at the end. ``<out>/.<name>/
+params.json`` pins the generator params and seed: resuming with different ones is refused instead of
+mixing two datasets.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from ...errors import ConfigError, check_range
+from .clevrer_layout import write_json
+
+
+def record_dir(out: Path, name: str) -> Path:
+    return out / f".{name}"
+
+
+def record_path(out: Path, name: str, index: int) -> Path:
+    return record_dir(out, name) / f"{index:05d}.json"
+
+
+def pin_params(out: Path, name: str, params: dict[str, Any]) -> None:
+    """Write ``params.json`` or check that an earlier run used the same params."""
+    path = record_dir(out, name) / "params.json"
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old != params:
+            diff = sorted(k for k in set(old) | set(params) if old.get(k) != params.get(k))
+            raise ConfigError(f"{out} holds a {name} dataset made with other params ({', '.join(diff)}); "
+                              "use another --out folder or the same params to resume")
+        return
+    write_json(path, params)
+
+
+def _run_one(job: tuple[Callable[..., dict[str, Any]], int, str, dict[str, Any]]) -> int:
+    fn, index, out, params = job
+    record = fn(index, Path(out), params)
+    write_json(record_path(Path(out), params["_name"], index), record)
+    return index
+
+
+def run_all(fn: Callable[[int, Path, dict[str, Any]], dict[str, Any]], indices: list[int], out: Path,
+            params: dict[str, Any], workers: int, progress: bool) -> dict[int, dict[str, Any]]:
+    """Run ``fn(index, out, params)`` for every index without a record; return all records by index."""
+    check_range(workers, "workers", 1, integer=True)
+    name = params["_name"]
+    todo = [i for i in indices if not record_path(out, name, i).exists()]
+    jobs = [(fn, i, str(out), params) for i in todo]
+    bar = tqdm(total=len(indices), initial=len(indices) - len(todo), desc=name, unit="video", disable=not progress)
+    try:
+        if workers == 1 or len(jobs) <= 1:
+            for job in jobs:
+                _run_one(job)
+                bar.update()
+        else:
+            # fork keeps worker start-up cheap (no re-import); each job is independent, so order is free.
+            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+            with ctx.Pool(workers) as pool:
+                for _ in pool.imap_unordered(_run_one, jobs, chunksize=4):
+                    bar.update()
+    finally:
+        bar.close()
+    return {i: json.loads(record_path(out, name, i).read_text()) for i in indices}
