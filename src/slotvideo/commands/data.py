@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from .data_real import ACTIONS as REAL_DATASET_ACTIONS
 
 HELP = "generate synthetic datasets and look at them"
 
@@ -127,6 +128,7 @@ ACTIONS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callabl
     "generate": ("write a synthetic dataset to a folder of .npz shards", _add_generate, _run_generate),
     "show": ("write a GIF of a video, its ground-truth masks and their overlay", _add_show, _run_show),
 }
+ACTIONS.update(REAL_DATASET_ACTIONS)  # inspect, download
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ from .generated import (DIRECTIONS, MOVE_NAMES, SPLITS, GeneratedDataset, Genera
 from .shards import ShardedDataset, read_meta, to_sample, write_dataset
 from . import synthetic  # noqa: F401  (registers the generators)
 from . import reasoning  # noqa: F401  (registers clevrer-mini and cater-mini)
+from . import cater, clevrer, kinetics  # noqa: F401  (registers the real datasets)
 
 __all__ = ["Batch", "collate", "DIRECTIONS", "MOVE_NAMES", "SPLITS", "GeneratedDataset", "GeneratedStream",
            "Generator", "ShardedDataset", "generator_for", "open_dataset", "open_generated", "read_meta",

@@ -55,6 +55,12 @@ class Batch(Mapping):
     def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError("Batch is read-only; use batch.replace(key=value)")
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._data.get(key, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
 

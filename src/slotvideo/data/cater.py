@@ -1,0 +1,193 @@
+"""CATER in its release layout: ``<release>/<variant>/{videos/, scenes/, lists/<task>/{train,val}.txt}``.
+
+Facts (reference/dataset-formats.md section 2):
+
+* variants ``max2action``, ``max2action_cameramotion``, ``all_actions``, ``all_actions_cameramotion``
+  (params ``actions`` and ``camera`` = ``static`` / ``moving``); videos ``CLEVR_new_%06d.avi``, 320x240,
+  300 frames at 24 fps;
+* list lines are ``<video> <label>`` separated by whitespace, multi-label lists join ids with commas;
+* ``localize``: 36 classes on the 6x6 grid (4x4 / 8x8 ablations live in folders named with ``4x4`` /
+  ``8x8``); ``actions_present``: 14 atomic actions (multi-label); ``actions_order_uniq``: 301
+  compositional classes (multi-label);
+* the official snitch localization numbers are on ``all_actions`` and its camera-motion twin, scored on
+  ``val.txt``: so split ``test`` reads ``val.txt`` too, and ``subset=true`` switches train/val to the
+  80/20 ``train_subsetT.txt`` / ``train_subsetV.txt`` split for model selection;
+* scores are averaged over the clips of a video before top-1 / top-5 / L1 (:func:`evaluate_localization`).
+
+Samples: ``video`` ``[T, 3, H, W]``, ``label`` (``[]`` class id for localize, ``[C]`` multi-hot otherwise)
+and ``video_index`` (which video of the list a clip comes from, for clip averaging).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from ..errors import ConfigError, DataError, check_range
+from ..metrics.cater import average_clip_scores, cater_localization
+from ..registry import register
+from .kinetics import (CLIP_SPEC, ClipReader, check_split, dataset_root, index_files, parse_params, read_list_file,
+                       report_skips, subset)
+from .video_io import video_info
+
+TASK_CLASSES = {"localize": 36, "actions_present": 14, "actions_order_uniq": 301}
+CAMERAS = {"static": "", "moving": "_cameramotion"}
+ACTIONS = ("all_actions", "max2action")
+LIST_FILES = {False: {"train": "train.txt", "val": "val.txt", "test": "val.txt"},
+              True: {"train": "train_subsetT.txt", "val": "train_subsetV.txt", "test": "val.txt"}}
+# Aloe: 80 random frames at 64x64; Slot Transformer: sequence length 80 at 64x64 (table of its appendix).
+PRESETS = {"aloe": {"num_frames": 80, "size": (64, 64), "sampling": "random"},
+           "slot_transformer": {"num_frames": 80, "size": (64, 64), "sampling": "uniform"}}
+CATER_SPEC = {"root": ("str?", None), "task": ("str", "localize"), "camera": ("str", "static"),
+              "actions": ("str?", None), "grid": ("int", 6), "subset": ("bool", False),
+              "clips_per_video": ("int", 1), **CLIP_SPEC}
+
+
+def variant_name(actions: str, camera: str) -> str:
+    if actions not in ACTIONS:
+        raise ConfigError(f"cater param 'actions' must be one of {list(ACTIONS)}, got {actions!r}")
+    if camera not in CAMERAS:
+        raise ConfigError(f"cater param 'camera' must be one of {list(CAMERAS)}, got {camera!r}")
+    return actions + CAMERAS[camera]
+
+
+def find_variant(root: Path, name: str) -> Path:
+    """The variant folder: ``root/<name>``, ``root`` itself, or a ``<name>`` folder nested in an archive root."""
+    if (root / name).is_dir():
+        return root / name
+    if root.name == name:
+        return root
+    for folder, dirs, _ in os.walk(root):
+        if len(Path(folder).relative_to(root).parts) >= 3:
+            dirs[:] = []
+            continue
+        if name in dirs:
+            return Path(folder) / name
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+    raise DataError(f"cater: no {name}/ folder under {root}; expected <root>/{name}/{{videos,lists}} "
+                    "(see docs/datasets.md)")
+
+
+def find_list(variant: Path, task: str, grid: int, filename: str) -> Path:
+    """``lists/<task>/<filename>`` anywhere under the variant (archives may add a top folder)."""
+    if task == "localize" and grid != 6:
+        wanted = lambda d: d.startswith("localize") and f"{grid}x{grid}" in d  # noqa: E731
+    else:
+        wanted = lambda d: d == task  # noqa: E731
+    hits = sorted(Path(folder) / filename for folder, _, files in os.walk(variant)
+                  if wanted(Path(folder).name) and filename in files and not Path(folder).name.startswith("."))
+    if not hits:
+        raise DataError(f"cater: no lists/{task}{'' if grid == 6 else f' {grid}x{grid}'}/{filename} under {variant}")
+    if len(hits) > 1:
+        raise DataError(f"cater: several {filename} for task {task!r} under {variant}: {', '.join(map(str, hits))}")
+    return hits[0]
+
+
+class Cater(Dataset):
+    """One CATER task and split; ``clips_per_video`` > 1 cuts each video into evenly spaced clips (evaluation)."""
+
+    def __init__(self, root: str | os.PathLike, split: str = "train", *, task: str = "localize",
+                 camera: str = "static", actions: str | None = None, grid: int = 6, subset_lists: bool = False,
+                 clips_per_video: int = 1, reader: ClipReader | None = None, num: int | None = None, seed: int = 0):
+        self.root, self.split = dataset_root("cater", root), check_split("cater", split)
+        if task not in TASK_CLASSES:
+            raise ConfigError(f"cater param 'task' must be one of {list(TASK_CLASSES)}, got {task!r}")
+        check_range(grid, "cater param 'grid'", low=2, integer=True)
+        if grid != 6 and task != "localize":
+            raise ConfigError(f"cater param 'grid' applies to task 'localize' only, got grid={grid} for {task!r}")
+        check_range(clips_per_video, "cater param 'clips_per_video'", low=1, integer=True)
+        self.reader = reader or ClipReader()
+        if clips_per_video > 1 and (self.reader.sampling not in ("all", "stride") or self.reader.num_frames is None):
+            raise ConfigError("cater param 'clips_per_video' > 1 needs sampling 'all' or 'stride' and num_frames")
+        self.task, self.grid, self.clips = task, grid, clips_per_video
+        self.num_classes = grid * grid if task == "localize" else TASK_CLASSES[task]
+        self.variant = find_variant(self.root, variant_name(actions or ("all_actions" if task == "localize"
+                                                                        else "max2action"), camera))
+        self.list_path = find_list(self.variant, task, grid, LIST_FILES[subset_lists][split])
+        entries = read_list_file(self.list_path, self.num_classes)
+        for name, labels in entries:
+            if not labels:
+                raise DataError(f"{self.list_path}: video {name!r} has no label")
+            if task == "localize" and len(labels) != 1:
+                raise DataError(f"{self.list_path}: localize labels are single class ids, {name!r} has {labels}")
+        videos = index_files(self.variant, r"((.+)\.(?:avi|mp4))")
+        by_name = {name: paths[0] for name, paths in videos.items()}
+        by_stem = {Path(name).stem: path for name, path in by_name.items()}
+        found = [(by_name.get(name) or by_stem.get(Path(name).stem), labels) for name, labels in entries]
+        present = [f for f in found if f[0] is not None]
+        self.listed, self.missing = len(entries), len(entries) - len(present)
+        report_skips("cater", split, {"missing videos": self.missing}, self.listed, f"; listed in {self.list_path}")
+        if not present:
+            raise DataError(f"cater {split}: none of the {self.listed} videos in {self.list_path} were found "
+                            f"under {self.variant}")
+        self.videos = [present[i] for i in subset(len(present), num, seed)]
+
+    def __len__(self) -> int:
+        return len(self.videos) * self.clips
+
+    def label(self, video: int) -> Tensor:
+        labels = self.videos[video][1]
+        if self.task == "localize":
+            return torch.tensor(labels[0], dtype=torch.long)
+        hot = torch.zeros(self.num_classes, dtype=torch.long)
+        hot[labels] = 1
+        return hot
+
+    def _start(self, path: Path, clip: int) -> int:
+        """First frame of clip ``clip`` of ``self.clips``, evenly spaced over the video."""
+        if self.clips == 1:
+            return 0
+        span = (self.reader.num_frames - 1) * self.reader.stride + 1
+        room = video_info(path).frames - span
+        if room < 0:
+            raise DataError(f"video {path} is shorter than one clip ({span} frames)")
+        return int(round(clip * room / (self.clips - 1)))
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} clips")
+        video, clip = divmod(index, self.clips)
+        path = self.videos[video][0]
+        return {"video": self.reader.read(path, self.reader.draw_seed(), start=self._start(path, clip)),
+                "label": self.label(video), "video_index": torch.tensor(video, dtype=torch.long)}
+
+    def summary(self) -> dict[str, Any]:
+        counts: dict[int, int] = {}
+        for _, labels in self.videos:
+            for lab in labels:
+                counts[lab] = counts.get(lab, 0) + 1
+        return {"variant": self.variant.name, "list": str(self.list_path), "listed": self.listed,
+                "found": self.listed - self.missing, "missing": self.missing, "num_classes": self.num_classes,
+                "labels_present": len(counts), "label_counts": dict(sorted(counts.items()))}
+
+
+def evaluate_localization(logits: Tensor, video_index: Tensor, labels: Tensor) -> dict[str, float]:
+    """Top-1, top-5 and L1 grid distance with clip softmax scores averaged per video first (official rule).
+
+    ``logits`` ``[N, C]`` of N clips, ``video_index`` ``[N]`` (the samples' ``video_index``), ``labels``
+    ``[N]`` (every clip of a video carries the video's label).
+    """
+    scores, ids = average_clip_scores(logits, video_index)
+    first = torch.zeros(len(ids), dtype=torch.long)
+    inverse = torch.searchsorted(ids, video_index)
+    first.scatter_(0, inverse, labels.long())  # all clips of a video agree; any one of them will do
+    if not bool((first[inverse] == labels.long()).all()):
+        raise DataError("labels differ between clips of the same video_index")
+    return cater_localization(scores, first)
+
+
+@register("dataset", "cater")
+def open_cater(split: str, *, num: int | None = None, seed: int = 0, params: Mapping[str, Any] | None = None,
+               cache_dir: str | os.PathLike | None = None) -> Cater:
+    """``open_dataset("cater", split, params={"root": ..., "task": "localize", "camera": "static", ...})``."""
+    p = parse_params("cater", params, CATER_SPEC, PRESETS)
+    reader = ClipReader(p["num_frames"], p["stride"], p["sampling"], p["size"],
+                        None if cache_dir is None else str(cache_dir))
+    return Cater(p["root"], split, task=p["task"], camera=p["camera"], actions=p["actions"], grid=p["grid"],
+                 subset_lists=p["subset"], clips_per_video=p["clips_per_video"], reader=reader, num=num, seed=seed)
