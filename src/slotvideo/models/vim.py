@@ -417,7 +417,7 @@ class VIM(VideoModel):
         log_lik = gaussian_mixture_log_likelihood(video, decoded.rgb, decoded.mask_logits, sigma=self.cfg.sigma)
         out = {"mse": mse(decoded.recon, video, per="sample", reduction="none"),
                "nll": -log_lik.sum((-1, -2, -3)), "kl_z": inferred["kl_z"].sum(-1), "kl_r": inferred["kl_r"].sum(-1)}
-        if "segmentation" in set(batch):  # (Batch's `in` raises instead of returning False)
+        if "segmentation" in batch:
             out["fg_ari"] = fg_ari(batch["segmentation"], decoded.masks, per="video")
         return {key: v.float() for key, v in out.items()}
 
