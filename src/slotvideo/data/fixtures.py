@@ -15,14 +15,17 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
+from ..errors import ConfigError
 from ..metrics.cater import position_to_class
+from ..registry import register
 from . import rle
 from .video_io import write_video
 
@@ -241,3 +244,25 @@ def write_kinetics(root: str | os.PathLike, *, classes: Sequence[str] = KINETICS
         if split != "test":
             (root / f"kinetics600_{split}_list_videos.txt").write_text("".join(f"{x}\n" for x in list_lines))
     return root
+
+
+@register("dataset", "kinetics600-fixture")
+def open_kinetics600_fixture(split: str, *, num: int | None = None, seed: int = 0,
+                             params: Mapping[str, Any] | None = None,
+                             cache_dir: str | os.PathLike | None = None) -> Dataset:
+    """The Kinetics-600 fixture, written into ``cache_dir`` on first use and read by the real loader.
+
+    For end-to-end runs of classification configs without the real dataset (its clips are random
+    frames: it exercises the format and the pipeline, not action recognition).
+    """
+    from .kinetics import open_kinetics600
+
+    if cache_dir is None:
+        raise ConfigError("data.cache_dir: kinetics600-fixture is written into a folder on first use; set a cache_dir")
+    root = Path(cache_dir) / f"kinetics600-fixture-{seed}"
+    done = root / ".complete"
+    if not done.exists():
+        write_kinetics(root, seed=seed, missing=0)
+        done.write_text("ok\n")
+    return open_kinetics600(split, num=num, seed=seed, params={**dict(params or {}), "root": str(root)},
+                            cache_dir=cache_dir)

@@ -23,5 +23,7 @@ def generate_layout(name: str, out_dir: str | Path, num: int, seed: int = 0, wor
     return LAYOUT_GENERATORS[name](out_dir, num, seed, workers, progress, **(params or {}))
 
 
+from . import datasets  # noqa: E402,F401  (registers the clevrer-mini and cater-mini datasets)
+
 __all__ = ["CaterMini", "ClevrerMini", "LAYOUT_GENERATORS", "generate_cater_mini", "generate_clevrer_mini",
            "generate_layout"]
