@@ -146,7 +146,10 @@ def load_config(path: str | os.PathLike, overrides: typing.Sequence[str] = ()) -
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
-    return config_from_yaml(path.read_text(), overrides, source=str(path), default_name=path.stem)
+    # configs/<model>/<dataset>.yaml -> runs/<model>-<dataset>, so two models' configs for one dataset don't collide
+    model_dir = path.resolve().parent
+    default_name = f"{model_dir.name}-{path.stem}" if model_dir.parent.name == "configs" else path.stem
+    return config_from_yaml(path.read_text(), overrides, source=str(path), default_name=default_name)
 
 
 def config_from_yaml(text: str, overrides: typing.Sequence[str] = (), source: str = "<config>",
