@@ -48,3 +48,20 @@ def test_bench(config_file: Path, capsys: pytest.CaptureFixture) -> None:
     assert 0 <= numbers["outside_share"] < 1 and numbers["memory_kind"].startswith("process max RSS")
     assert main(["bench", str(config_file), "--steps", "2", "--warmup", "1"]) == 0
     assert "steps/s" in capsys.readouterr().out
+
+
+def test_time_budget_stops_like_a_signal_and_resumes(config_file: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    import json
+
+    runs = tmp_path / "runs"
+    argv = ["train", str(config_file), f"run.dir={runs}", "run.name=budget", "train.steps=50", "--no-progress"]
+    assert main([*argv, "train.max_minutes=0"]) == 0  # the budget is spent after the first step
+    assert "time budget" in capsys.readouterr().err
+    run = runs / "budget"
+    assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "curves.png").is_file()
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()
+             if "loss" in json.loads(line)]
+    assert steps == [1]  # the partial window is logged
+    assert main([*argv, "run.resume=true"]) == 0
+    assert "finished" in capsys.readouterr().out

@@ -88,6 +88,9 @@ class EMAConfig:
 @dataclass
 class TrainConfig:
     steps: int = field(default=1000, metadata={"min": 1})
+    # wall-clock budget of this invocation; when it runs out the loop stops as on SIGTERM (the step
+    # finishes, a checkpoint is saved) and run.resume=true continues. null = no budget
+    max_minutes: Optional[float] = field(default=None, metadata={"min": 0.0})
     log_every: int = field(default=50, metadata={"min": 1})
     eval_every: int = field(default=1000, metadata={"min": 0})     # 0: no periodic evaluation
     eval_batches: int = field(default=10, metadata={"min": 1})

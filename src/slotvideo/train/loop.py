@@ -60,6 +60,9 @@ def preserved_rng() -> Iterator[None]:
     np.random.set_state(npy)
 
 
+TIME_BUDGET = "the time budget (train.max_minutes)"
+
+
 class TrainLoop:
     def __init__(self, *, fabric: Any, cfg: Any, model: torch.nn.Module, fmodel: torch.nn.Module,
                  optimizers: dict[str, Any], schedulers: dict[str, Any], ema: Any, train_loader: Any,
@@ -78,6 +81,7 @@ class TrainLoop:
         self.frames_per_step = 0                        # global batch * T of the last step (bench)
         self.trainable = [p for p in model.parameters() if p.requires_grad]
         self._stop: str | None = None
+        self._deadline: float | None = None   # perf_counter time at which train.max_minutes runs out
         self._last_saved = -1
         self._last_eval = -1
         self._last_val: dict[str, float] = {}
@@ -138,6 +142,8 @@ class TrainLoop:
         bar = tqdm(total=total, initial=self.step, disable=not self.progress, dynamic_ncols=True,
                    unit="step", desc=str(self.cfg.run.name), file=sys.stderr)
         start = time.perf_counter()
+        if cfg.max_minutes is not None:
+            self._deadline = start + 60.0 * cfg.max_minutes
         window_start, window_steps = start, 0
         loss_sum: torch.Tensor | None = None
         term_sums: dict[str, torch.Tensor] = {}
@@ -177,6 +183,10 @@ class TrainLoop:
                 if self.checkpoints is not None and cfg.ckpt_every and self.step % cfg.ckpt_every == 0:
                     self._save()
                 if self._stop_requested():
+                    if window_steps:  # the last, partial window still goes to the logs
+                        now = time.perf_counter()
+                        last_loss = self._log(loss_sum, term_sums, window_steps, now - window_start,
+                                              now - start, bar)
                     break
                 if self.measure:
                     self.timings.append((time.perf_counter() - t0, t2 - t1))
@@ -195,13 +205,19 @@ class TrainLoop:
             print(f"stopped by {self._stop} at step {self.step}{where}; continue with run.resume=true",
                   file=sys.stderr)
         self.logger.flush()
-        if self.checkpoints is not None and self.fabric.is_global_zero and not stopped:
+        if self.checkpoints is not None and self.fabric.is_global_zero and (not stopped or self._out_of_time):
             self._curves()
         return {"run_dir": str(self.run_dir), "rank": self.fabric.global_rank, "step": self.step, "loss": last_loss, "val": dict(self._last_val),
                 "stopped": stopped, "seconds": time.perf_counter() - start, "device": str(device),
                 "timings": list(self.timings), "frames_per_step": self.frames_per_step}
 
+    @property
+    def _out_of_time(self) -> bool:
+        return self._stop == TIME_BUDGET
+
     def _stop_requested(self) -> bool:
+        if self._stop is None and self._deadline is not None and time.perf_counter() >= self._deadline:
+            self._stop = TIME_BUDGET
         stop = self._stop is not None
         if self.fabric.world_size > 1:  # every rank must leave the loop at the same step
             stop = self.fabric.strategy.reduce_boolean_decision(stop, all=False)

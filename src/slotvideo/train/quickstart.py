@@ -5,7 +5,7 @@ with the config of ``configs/slot_attention_video/bouncing_balls.yaml`` (kept he
 so an installed package needs no repository checkout; a test checks the two agree) for a wall-clock
 budget, then evaluates FG-ARI on held-out videos and writes an overlay GIF and the training curves.
 
-The budget is wall-clock: a timer stops the loop when it runs out (as Ctrl-C would: the step finishes
+The budget is wall-clock: ``train.max_minutes`` stops the loop when it runs out (the step finishes
 and a checkpoint is saved). The learning-rate schedule is constant after warm-up, so where training
 stops does not change how it trains. A few timed steps size the nominal step count (kept out of reach).
 """
@@ -14,8 +14,6 @@ from __future__ import annotations
 import copy
 import os
 import shutil
-import signal
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -109,24 +107,6 @@ def seconds_per_step(cfg: Any, steps: int = TIMING_STEPS) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def _deadline(seconds: float) -> threading.Timer:
-    """After ``seconds``, stop training the way Ctrl-C does: the loop finishes its step and saves.
-
-    The interrupt is sent only while a graceful SIGINT handler (the training loop's) is installed, so
-    it can never land in data generation or evaluation as a bare KeyboardInterrupt.
-    """
-    def fire() -> None:
-        while not timer.finished.is_set():
-            if signal.getsignal(signal.SIGINT) not in (signal.default_int_handler, signal.SIG_DFL, signal.SIG_IGN):
-                os.kill(os.getpid(), signal.SIGINT)
-                return
-            timer.finished.wait(0.5)
-
-    timer = threading.Timer(max(seconds, 0.0), fire)
-    timer.daemon = True
-    return timer
-
-
 def _clear_run(out: Path, overwrite: bool) -> None:
     if not (out / "checkpoints" / "last.ckpt").exists():
         return
@@ -150,7 +130,6 @@ def quickstart(minutes: float = 5.0, out: str | os.PathLike = "runs/quickstart",
     from ..eval.evaluate import evaluate_run
     from ..eval.segment import overlay_frames, segment_frames
     from ..data.video_io import to_uint8, write_video
-    from ..viz.curves import plot_curves, read_metrics
     from .checkpoint import load_model
     from .run import open_split, train
 
@@ -175,26 +154,16 @@ def quickstart(minutes: float = 5.0, out: str | os.PathLike = "runs/quickstart",
         steps = max(1, int(SLACK * left / per_step))
         log(f"{per_step:.3f} s per step measured; training for {max(left, 0) / 60:.1f} minutes "
             f"(about {int(left / per_step)} steps)")
+    budget_left = max(budget * (1 - RESERVE_FRACTION) - (time.perf_counter() - started), 0.0) / 60.0
     cfg = quickstart_config(out, [*overrides, f"train.steps={steps}",
                                   f"train.eval_every={min(cfg.train.eval_every, steps)}",
                                   f"train.ckpt_every={min(cfg.train.ckpt_every, steps)}",
-                                  f"train.media_every={min(cfg.train.media_every, steps)}"], cache_dir)
-    timer = _deadline(budget * (1 - RESERVE_FRACTION) - (time.perf_counter() - started)) if timed else None
-    if timer is not None:
-        timer.start()
-    try:
-        result = train(cfg, progress=progress)
-    finally:
-        if timer is not None:
-            timer.cancel()
+                                  f"train.media_every={min(cfg.train.media_every, steps)}",
+                                  *([f"train.max_minutes={budget_left:.4f}"] if timed else [])], cache_dir)
+    result = train(cfg, progress=progress)
     run_dir = Path(result["run_dir"])
 
-    metrics_path = run_dir / "metrics.jsonl"
-    curves = run_dir / "curves.png"
-    if not curves.exists() and metrics_path.exists():
-        keys = [k for k in read_metrics(metrics_path) if k not in ("time", "val/samples")]
-        if keys:
-            plot_curves(metrics_path, curves, keys=keys)
+    curves = run_dir / "curves.png"  # drawn by the loop, also when the time budget stops it
 
     evaluation = evaluate_run(run_dir, device="cpu")
     model = load_model(run_dir)
