@@ -14,15 +14,6 @@ from slotvideo.registry import lookup
 B, T, H, W, K, D = 2, 5, 6, 6, 4, 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # These models are tiny: intra-op threads only add contention on a shared machine (40x slower here).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny(**overrides) -> SetCon:
     cfg = SetCon.Config(resolution=[H, W], decoder_channels=[8], mlp_hidden=16, **overrides)
     return SetCon(cfg)

@@ -60,16 +60,7 @@ def test_gradient_reaches_every_parameter():
     assert not missing, f"no gradient for {missing}"
 
 
-@pytest.fixture
-def one_thread():
-    # Tiny ops: a second OpenMP thread only adds barrier waits (seconds per step on a busy machine).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def test_a_few_steps_lower_the_loss(one_thread):
+def test_a_few_steps_lower_the_loss():
     model = tiny(slot_init="learned", resolution=8, broadcast_resolution=8)  # the 16x16 clip, seen at 8x8
     batch = Batch({"video": balls(b=1, t=2)[0]})
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)

@@ -12,14 +12,6 @@ from slotvideo.train.config import config_from_yaml
 B, T, R = 2, 6, 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_config(**kw) -> SlotTransformer.Config:
     base = dict(resolution=R, max_frames=8, num_slots=3, slot_dim=16, iterations=2, encoder_channels=[8, 16],
                 encoder_blocks=[1, 1], encoder_strides=[2, 1], query_mlp=[16, 16], context_layers=1, context_heads=2,

@@ -6,14 +6,6 @@ from slotvideo.errors import ShapeError
 from slotvideo.nn.autoregressive import AutoregressiveGaussian, SummaryToken, TokenDecoder, gaussian
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_summary_token_shape_gradient_and_padding():
     m = SummaryToken(8, num_heads=2).eval()
     x = torch.randn(3, 2, 5, 8, requires_grad=True)

@@ -6,14 +6,6 @@ from slotvideo.errors import ConfigError, ShapeError
 from slotvideo.nn.slot_time import SlotTimeLSTM, SlotTimeTransformer, frame_times
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def transformer(**kw):
     return SlotTimeTransformer(8, num_layers=2, num_heads=2, attention_dim=8, mlp_hidden=(8,), time_frequencies=2,
                                max_frames=10, attn_dropout=0.0, **kw).eval()

@@ -15,20 +15,10 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ._params import parse_params
 from .data_real import ACTIONS as REAL_DATASET_ACTIONS
 
 HELP = "generate synthetic datasets and look at them"
-
-
-def _parse_params(items: list[str] | None) -> dict[str, str]:
-    """``["key=value", ...]`` -> dict; values stay strings (each generator coerces them to its param types)."""
-    params: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--param must look like key=value, got {item!r}")
-        params[key.strip()] = value.strip()
-    return params
 
 
 def _add_generator_options(p: argparse.ArgumentParser) -> None:
@@ -60,10 +50,10 @@ def _run_generate(args: argparse.Namespace) -> int:
 
     if args.name in LAYOUT_GENERATORS:  # reasoning datasets write the official CLEVRER/CATER layout
         stats = generate_layout(args.name, args.out, args.num, args.seed, workers=args.workers,
-                                params=_parse_params(args.param))
+                                params=parse_params(args.param))
         print(f"wrote {args.num} {args.name} videos (seed {args.seed}) to {args.out}: {stats}")
         return 0
-    generator = generator_for(args.name, _parse_params(args.param))
+    generator = generator_for(args.name, parse_params(args.param))
     check_range(args.num, "--num", 1, integer=True)
     check_range(args.seed, "--seed", 0, integer=True)
     check_range(args.shard_size, "--shard-size", 1, integer=True)
@@ -99,7 +89,7 @@ def _load_raw(args: argparse.Namespace) -> dict[str, np.ndarray]:
             raise ConfigError("--param only applies when DIR_OR_NAME is a generator name, not a dataset folder")
         dataset: Any = ShardedDataset(path)
     elif args.source in names("generator"):
-        dataset = GeneratedDataset(generator_for(args.source, _parse_params(args.param)), args.index + 1,
+        dataset = GeneratedDataset(generator_for(args.source, parse_params(args.param)), args.index + 1,
                                    args.seed, args.split)
     else:
         raise DataError(f"{args.source!r} is neither a generated dataset folder (no {path / META}) nor a "

@@ -11,21 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Callable
+from typing import Callable
 
-from ..errors import ConfigError
+
+from ._params import parse_params
 
 DATASETS = ("clevrer", "cater", "kinetics600")
-
-
-def _params(items: list[str] | None) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--param must look like key=value, got {item!r}")
-        params[key.strip()] = value.strip()
-    return params
 
 
 def add_inspect(p: argparse.ArgumentParser) -> None:
@@ -40,7 +31,7 @@ def add_inspect(p: argparse.ArgumentParser) -> None:
 def run_inspect(args: argparse.Namespace) -> int:
     from ..data.inspect import inspect_dataset
 
-    summary = inspect_dataset(args.name, args.root, _params(args.param), decode=not args.no_decode)
+    summary = inspect_dataset(args.name, args.root, parse_params(args.param), decode=not args.no_decode)
     text = json.dumps(summary, indent=2)
     print(text)
     if args.out:

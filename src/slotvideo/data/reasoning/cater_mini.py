@@ -23,7 +23,7 @@ from .cater_layout import action_labels, localize_label, masks_json, scene_json,
 from .cater_render import camera_path, render_cater
 from .cater_sim import sample_cater_scene
 from .clevrer_layout import write_json
-from .runner import pin_params, run_all
+from .runner import LayoutGenerator, pin_params, run_all
 
 NAME = "cater-mini"
 ACTIONS = {"all_actions": 99, "max2action": 2}
@@ -137,23 +137,12 @@ def cater_stats(records: dict[int, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-class CaterMini:
-    """Registry entry for ``cater-mini`` (a layout-writing generator, see :class:`.clevrer_mini.ClevrerMini`)."""
+class CaterMini(LayoutGenerator):
+    """Registry entry for ``cater-mini``."""
 
     name = NAME
-    writes_layout = True
-
-    def __init__(self, params: dict[str, Any] | None = None) -> None:
-        self.params = dict(params or {})
-        CaterMiniParams.from_dict(self.params)
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any] | None = None) -> "CaterMini":
-        return cls(params)
-
-    def write(self, out_dir: str | Path, num: int, seed: int = 0, workers: int = 2,
-              progress: bool = True) -> dict[str, Any]:
-        return generate_cater_mini(out_dir, num, seed, workers, progress, **self.params)
+    params_class = CaterMiniParams
+    generate = staticmethod(generate_cater_mini)
 
 
 if __name__ != "__main__":  # run as a script, the package import registers the class once

@@ -30,7 +30,7 @@ from .facts import facts_from_annotation
 from .physics import SimParams, simulate
 from .questions import QuestionParams, generate_questions
 from .render import Camera, Renderer, render_video
-from .runner import pin_params, run_all
+from .runner import LayoutGenerator, pin_params, run_all
 
 NAME = "clevrer-mini"
 
@@ -176,26 +176,12 @@ def _entropy(c: Counter[str]) -> float:
     return h / math.log(len(c))
 
 
-class ClevrerMini:
-    """Registry entry: a generator that writes a whole dataset layout (not frame shards).
-
-    ``writes_layout`` tells ``slotvideo data generate`` to call :meth:`write` instead of the shard writer.
-    """
+class ClevrerMini(LayoutGenerator):
+    """Registry entry for ``clevrer-mini``."""
 
     name = NAME
-    writes_layout = True
-
-    def __init__(self, params: dict[str, Any] | None = None) -> None:
-        self.params = dict(params or {})
-        ClevrerMiniParams.from_dict(self.params)
-
-    @classmethod
-    def from_params(cls, params: dict[str, Any] | None = None) -> "ClevrerMini":
-        return cls(params)
-
-    def write(self, out_dir: str | Path, num: int, seed: int = 0, workers: int = 2,
-              progress: bool = True) -> dict[str, Any]:
-        return generate_clevrer_mini(out_dir, num, seed, workers, progress, **self.params)
+    params_class = ClevrerMiniParams
+    generate = staticmethod(generate_clevrer_mini)
 
 
 if __name__ != "__main__":  # run as a script, the package import below registers the class once

@@ -71,3 +71,30 @@ def run_all(fn: Callable[[int, Path, dict[str, Any]], dict[str, Any]], indices: 
     finally:
         bar.close()
     return {i: json.loads(record_path(out, name, i).read_text()) for i in indices}
+
+
+class LayoutGenerator:
+    """Registry entry of a generator that writes a whole dataset layout (not frame shards).
+
+    Subclasses name their parameter dataclass (``params_class``, with ``from_dict``) and the function
+    that writes the layout (``generate(out_dir, num, seed, workers, progress, **params)``).
+    ``writes_layout`` tells ``slotvideo data generate`` to call :meth:`write` instead of the shard writer.
+    """
+
+    name: str
+    writes_layout = True
+    params_class: Any
+    generate: Callable[..., dict[str, Any]]
+
+    def __init__(self, params: dict[str, Any] | None = None) -> None:
+        self.params = dict(params or {})
+        self.params_class.from_dict(self.params)  # validate now: bad params fail when the entry is built
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any] | None = None) -> "LayoutGenerator":
+        return cls(params)
+
+    def write(self, out_dir: str | Path, num: int, seed: int = 0, workers: int = 2,
+              progress: bool = True) -> dict[str, Any]:
+        return type(self).generate(out_dir, num, seed, workers, progress, **self.params)
+
