@@ -33,7 +33,7 @@ from ..errors import DataError
 FORMAT = "slotvideo-generated"
 META = "meta.json"
 RAW_DTYPES = {"video": np.uint8, "segmentation": np.int8, "positions": np.float32,
-              "visible": np.bool_, "moves": np.int8}
+              "visible": np.bool_, "moves": np.int8, "actions": np.float32}
 # Keys of the layout that must agree for a rerun to resume instead of refusing the folder.
 _IDENTITY = ("format", "generator", "params", "seed", "split", "num", "shard_size")
 
