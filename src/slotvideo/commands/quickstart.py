@@ -8,7 +8,7 @@ HELP = ("Generate Bouncing Balls, train the slot-attention baseline on CPU for a
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--minutes", type=float, default=5.0, help="wall-clock training budget (default 5)")
+    parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget of the whole job (default 10)")
     parser.add_argument("--out", default="runs/quickstart", help="run directory (default runs/quickstart)")
     parser.add_argument("--steps", type=int, default=None, help="train exactly N steps instead of a time budget")
     parser.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
