@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..models.base import input_resolution
 from ..data.video_io import read_video, resize_frames, to_tensor, write_video
 from ..errors import ConfigError, ShapeError, check_range
 from ..viz.overlay import colorize_segmentation, overlay, side_by_side, upscale
@@ -40,21 +41,8 @@ class Segmentation:
 
 
 def model_resolution(model: Any) -> tuple[int, int] | None:
-    """The ``(H, W)`` a model expects: ``model.resolution`` or ``model.cfg.resolution`` (int or pair).
-
-    ``None`` means the model takes any size (the input is then segmented at its own resolution).
-    """
-    res = getattr(model, "resolution", None)
-    if res is None:
-        res = getattr(getattr(model, "cfg", None), "resolution", None)
-    if res is None:
-        return None
-    if isinstance(res, int):
-        return res, res
-    pair = tuple(int(r) for r in res)
-    if len(pair) != 2:
-        raise ConfigError(f"model resolution must be an int or (height, width), got {res!r}")
-    return pair  # type: ignore[return-value]
+    """The ``(H, W)`` a model expects (see :func:`slotvideo.models.base.input_resolution`)."""
+    return input_resolution(model)
 
 
 def require(model: Any, method: str) -> None:

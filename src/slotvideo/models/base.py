@@ -7,13 +7,20 @@ special cases (frozen front-ends, separately trained evaluation decoders, severa
 """
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ..data.batch import Batch
+from ..errors import ConfigError
+
+#: methods whose first argument (a video) may also be a file, a folder of frames or a uint8 array
+VIDEO_METHODS = ("segment", "rollout", "answer")
 
 
 @dataclass
@@ -44,11 +51,65 @@ class ParamGroup:
     name: str = "default"
 
 
+def input_resolution(model: Any) -> tuple[int, int] | None:
+    """The ``(H, W)`` a model works at: ``model.resolution`` or ``model.cfg.resolution`` (int or pair);
+    ``None`` when it takes any size."""
+    res = getattr(model, "resolution", None)
+    if res is None:
+        res = getattr(getattr(model, "cfg", None), "resolution", None)
+    if res is None:
+        return None
+    if isinstance(res, int):
+        return res, res
+    pair = tuple(int(r) for r in res)
+    if len(pair) != 2:
+        raise ConfigError(f"model resolution must be an int or (height, width), got {res!r}")
+    return pair  # type: ignore[return-value]
+
+
+def as_video(video: Any, size: tuple[int, int] | None = None) -> Tensor:
+    """``[1, T, 3, H, W]`` float video in [0, 1] from a path (mp4/avi/gif, a folder of frames, ``.npy``)
+    or a uint8 array ``[T, H, W, 3]``, resized to ``size`` when given."""
+    from ..data.video_io import read_video, resize_frames, to_tensor
+
+    if isinstance(video, (str, os.PathLike)):
+        frames = read_video(video, size=size)
+    else:
+        frames = np.asarray(video)
+        if size is not None and tuple(frames.shape[1:3]) != tuple(size):
+            frames = resize_frames(frames, size)
+    return to_tensor(frames).unsqueeze(0)
+
+
+def _accepts_files(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(self: "VideoModel", video: Any, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(video, Tensor):
+            device = next((p.device for p in self.parameters()), torch.device("cpu"))
+            video = as_video(video, input_resolution(self)).to(device)
+        return method(self, video, *args, **kwargs)
+
+    wrapper._accepts_files = True  # type: ignore[attr-defined]
+    return wrapper
+
+
 class VideoModel(nn.Module):
-    """Base class of all slotvideo models."""
+    """Base class of all slotvideo models.
+
+    ``segment``, ``rollout`` and ``answer`` take a video tensor ``[B, T, 3, H, W]`` in [0, 1], or a video
+    file, a folder of frames, a ``.npy`` or a uint8 array ``[T, H, W, 3]`` (read and resized to the
+    model's resolution, with a batch of one).
+    """
 
     #: registry name, set by ``@register("model", name)`` users for checkpoint checks
     name: str = "model"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in VIDEO_METHODS:
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "_accepts_files", False):
+                setattr(cls, name, _accepts_files(method))
 
     def forward(self, batch: Batch) -> Output:  # pragma: no cover - every model overrides it
         """Compute the training loss and outputs on a batch."""
