@@ -8,7 +8,9 @@ HELP = ("Generate Bouncing Balls, train the slot-attention baseline on CPU for a
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget of the whole job (default 10)")
+    parser.add_argument("--minutes", type=float, default=15.0, help="wall-clock budget of the whole job (default 15)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: the run of benchmarks/baseline_bouncing_balls.py, step for step)")
     parser.add_argument("--out", default="runs/quickstart", help="run directory (default runs/quickstart)")
     parser.add_argument("--steps", type=int, default=None, help="train exactly N steps instead of a time budget")
     parser.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
@@ -19,7 +21,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..errors import check_range
     from ..train.quickstart import quickstart
+
+    check_range(args.threads, "--threads", 1, integer=True)
+    torch.set_num_threads(args.threads)
 
     r = quickstart(args.minutes, args.out, steps=args.steps, overrides=args.overrides, overwrite=args.overwrite,
                    cache_dir=args.cache_dir, progress=not args.no_progress)

@@ -119,7 +119,7 @@ def _clear_run(out: Path, overwrite: bool) -> None:
     shutil.rmtree(out)
 
 
-def quickstart(minutes: float = 10.0, out: str | os.PathLike = "runs/quickstart", *, steps: int | None = None,
+def quickstart(minutes: float = 15.0, out: str | os.PathLike = "runs/quickstart", *, steps: int | None = None,
                overrides: list[str] | tuple[str, ...] = (), overwrite: bool = False,
                cache_dir: str | os.PathLike | None = None, progress: bool = True,
                log: Any = print) -> dict[str, Any]:
