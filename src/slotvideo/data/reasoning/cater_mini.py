@@ -10,9 +10,9 @@ under a cone and the class of its last *visible* position (the "last visible pos
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -23,14 +23,15 @@ from .cater_layout import action_labels, localize_label, masks_json, scene_json,
 from .cater_render import camera_path, render_cater
 from .cater_sim import sample_cater_scene
 from .clevrer_layout import write_json
-from .runner import LayoutGenerator, pin_params, run_all
+from .runner import LayoutGenerator, LayoutParams, pin_params, run_all
 
 NAME = "cater-mini"
 ACTIONS = {"all_actions": 99, "max2action": 2}
 
 
 @dataclass(frozen=True)
-class CaterMiniParams:
+class CaterMiniParams(LayoutParams):
+    generator_name: ClassVar[str] = NAME
     size: int = 64
     num_frames: int = 32
     fps: float = 12.0
@@ -57,23 +58,6 @@ class CaterMiniParams:
     @property
     def variant(self) -> str:
         return self.actions + ("_cameramotion" if self.camera == "moving" else "")
-
-    @classmethod
-    def from_dict(cls, params: dict[str, Any]) -> "CaterMiniParams":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ConfigError(f"{NAME}: unknown params {unknown}; known params are {sorted(known)}")
-        typed = {}
-        for k, v in params.items():
-            default = getattr(cls, k)
-            try:
-                typed[k] = v if isinstance(v, type(default)) else type(default)(v)
-            except (TypeError, ValueError):
-                raise ConfigError(f"{NAME} param {k!r} must be a {type(default).__name__}, got {v!r}") from None
-        out = cls(**typed)
-        out.validate()
-        return out
 
 
 def make_video(index: int, out: Path, params: dict[str, Any]) -> dict[str, Any]:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 import math
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -30,15 +30,16 @@ from .facts import facts_from_annotation
 from .physics import SimParams, simulate
 from .questions import QuestionParams, generate_questions
 from .render import Camera, Renderer, render_video
-from .runner import LayoutGenerator, pin_params, run_all
+from .runner import LayoutGenerator, LayoutParams, pin_params, run_all
 
 NAME = "clevrer-mini"
 
 
 @dataclass(frozen=True)
-class ClevrerMiniParams:
+class ClevrerMiniParams(LayoutParams):
     """Everything that shapes the dataset (recorded in ``.clevrer-mini/params.json``)."""
 
+    generator_name: ClassVar[str] = NAME
     size: int = 64
     num_frames: int = 32
     future_frames: int = 16
@@ -70,23 +71,6 @@ class ClevrerMiniParams:
 
     def sim(self) -> SimParams:
         return SimParams(num_frames=self.num_frames, future_frames=self.future_frames)
-
-    @classmethod
-    def from_dict(cls, params: dict[str, Any]) -> "ClevrerMiniParams":
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(params) - set(known))
-        if unknown:
-            raise ConfigError(f"{NAME}: unknown params {unknown}; known params are {sorted(known)}")
-        typed = {}
-        for k, v in params.items():
-            default = getattr(cls, k)
-            try:
-                typed[k] = type(default)(v) if not isinstance(v, type(default)) else v
-            except (TypeError, ValueError):
-                raise ConfigError(f"{NAME} param {k!r} must be a {type(default).__name__}, got {v!r}") from None
-        out = cls(**typed)
-        out.validate()
-        return out
 
 
 def scene_rng(seed: int, index: int) -> np.random.Generator:

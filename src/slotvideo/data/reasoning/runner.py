@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from tqdm import tqdm
 
@@ -71,6 +72,34 @@ def run_all(fn: Callable[[int, Path, dict[str, Any]], dict[str, Any]], indices: 
     finally:
         bar.close()
     return {i: json.loads(record_path(out, name, i).read_text()) for i in indices}
+
+
+class LayoutParams:
+    """Base of the frozen parameter dataclasses of layout generators: built from a dict whose values may
+    be strings (``--param k=v``), converted to each field's type and validated."""
+
+    generator_name: ClassVar[str] = "generator"
+
+    def validate(self) -> None:
+        """Raise ConfigError naming a parameter that is out of range."""
+
+    @classmethod
+    def from_dict(cls, params: dict[str, Any]) -> Any:
+        known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ConfigError(f"{cls.generator_name}: unknown params {unknown}; known params are {sorted(known)}")
+        typed = {}
+        for k, v in params.items():
+            default = getattr(cls, k)
+            try:
+                typed[k] = v if isinstance(v, type(default)) else type(default)(v)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{cls.generator_name} param {k!r} must be a {type(default).__name__}, "
+                                  f"got {v!r}") from None
+        out = cls(**typed)
+        out.validate()
+        return out
 
 
 class LayoutGenerator:
