@@ -114,17 +114,23 @@ def count_collisions_of(f: Facts, rng: np.random.Generator) -> Iterator[Candidat
                    str(len(f.collisions_of(o))))
 
 
-def count_moving_when_enters(f: Facts, rng: np.random.Generator) -> Iterator[Candidate]:
+def _filters_when_enters(f: Facts, rng: np.random.Generator) -> Iterator[tuple[Any, int, Any, list, Any]]:
+    """``(reference, entrance frame, filter words, filter program, filtered objects)`` for every object that
+    enters alone and every object filter (the questions "... when the X enters the scene")."""
     for o in _single_enter(f):
         ref = describe(f, o, rng)
         if not ref:
             continue
         frame = f.enter[o][0]
         for filt in _filters():
-            words, prog, objs = _filter_set(f, filt)
-            n = sum(bool(f.vis[frame, k] and f.mov[frame, k]) for k in objs)
-            yield (f"How many {_noun_phrase(words, True)} are moving when the {ref[0]} enters the scene?",
-                   prog + ["events"] + ref[1] + ["filter_in", "unique", "get_frame", "filter_moving", "count"], str(n))
+            yield (ref, frame, *_filter_set(f, filt))
+
+
+def count_moving_when_enters(f: Facts, rng: np.random.Generator) -> Iterator[Candidate]:
+    for ref, frame, words, prog, objs in _filters_when_enters(f, rng):
+        n = sum(bool(f.vis[frame, k] and f.mov[frame, k]) for k in objs)
+        yield (f"How many {_noun_phrase(words, True)} are moving when the {ref[0]} enters the scene?",
+               prog + ["events"] + ref[1] + ["filter_in", "unique", "get_frame", "filter_moving", "count"], str(n))
 
 
 def exist_moving_end(f: Facts, rng: np.random.Generator) -> Iterator[Candidate]:
@@ -136,17 +142,11 @@ def exist_moving_end(f: Facts, rng: np.random.Generator) -> Iterator[Candidate]:
 
 
 def exist_stationary_when_enters(f: Facts, rng: np.random.Generator) -> Iterator[Candidate]:
-    for o in _single_enter(f):
-        ref = describe(f, o, rng)
-        if not ref:
-            continue
-        frame = f.enter[o][0]
-        for filt in _filters():
-            words, prog, objs = _filter_set(f, filt)
-            yes = any(f.vis[frame, k] and not f.mov[frame, k] for k in objs)
-            yield (f"Are there any stationary {_noun_phrase(words, True)} when the {ref[0]} enters the scene?",
-                   prog + ["events"] + ref[1] + ["filter_in", "unique", "get_frame", "filter_stationary", "exist"],
-                   "yes" if yes else "no")
+    for ref, frame, words, prog, objs in _filters_when_enters(f, rng):
+        yes = any(f.vis[frame, k] and not f.mov[frame, k] for k in objs)
+        yield (f"Are there any stationary {_noun_phrase(words, True)} when the {ref[0]} enters the scene?",
+               prog + ["events"] + ref[1] + ["filter_in", "unique", "get_frame", "filter_stationary", "exist"],
+               "yes" if yes else "no")
 
 
 def exist_enter(f: Facts, rng: np.random.Generator) -> Iterator[Candidate]:
