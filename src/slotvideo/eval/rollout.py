@@ -19,7 +19,8 @@ import torch
 from ..data.video_io import read_video, resize_frames, to_tensor, to_uint8, write_video
 from ..errors import ShapeError, check_range
 from ..viz.overlay import colorize_segmentation, side_by_side, upscale
-from .segment import MIN_DISPLAY_HEIGHT, model_resolution, require
+from ..models.base import input_resolution
+from .segment import MIN_DISPLAY_HEIGHT, require
 
 
 @dataclass
@@ -86,7 +87,7 @@ def rollout_file(model: Any, path: str | os.PathLike, out_dir: str | os.PathLike
     if context is not None:
         check_range(context, "--context", low=1, integer=True)
     raw = read_video(path, num_frames=context)
-    size = model_resolution(model)
+    size = input_resolution(model)
     resized = resize_frames(raw, size) if size is not None else raw
     video = to_tensor(resized).unsqueeze(0).to(device)
     frames, masks = rollout_samples(model, video, steps, samples, seed)

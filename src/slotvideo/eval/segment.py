@@ -40,11 +40,6 @@ class Segmentation:
     num_slots: int
 
 
-def model_resolution(model: Any) -> tuple[int, int] | None:
-    """The ``(H, W)`` a model expects (see :func:`slotvideo.models.base.input_resolution`)."""
-    return input_resolution(model)
-
-
 def require(model: Any, method: str) -> None:
     if not callable(getattr(model, method, None)):
         raise ConfigError(f"model {getattr(model, 'name', type(model).__name__)!r} does not implement {method}()")
@@ -80,7 +75,7 @@ def segment_frames(model: Any, frames: np.ndarray, device: str | torch.device | 
     Returns the ids, the number of slots K and the resolution the model saw.
     """
     require(model, "segment")
-    size = model_resolution(model)
+    size = input_resolution(model)
     h, w = frames.shape[1:3]
     video = to_tensor(resize_frames(frames, size) if size is not None else frames).unsqueeze(0)
     if device is None:
