@@ -507,15 +507,6 @@ def question_counts(questions: Iterable[Question], videos: Mapping[int, Path]) -
 # --------------------------------------------------------------------------- evaluation
 
 
-def _has(batch: Mapping[str, Any], key: str) -> bool:
-    # Batch raises DataError (not KeyError) for a missing key, so `key in batch` cannot be used on it.
-    try:
-        batch[key]
-    except (KeyError, DataError):
-        return False
-    return True
-
-
 class ClevrerPredictions:
     """Collects model outputs per question: official accuracies and the test-server submission.
 
@@ -531,17 +522,17 @@ class ClevrerPredictions:
     def add(self, batch: Mapping[str, Any], logits: Tensor) -> None:
         keys = batch["question_key"].long().cpu()
         logits = logits.detach().cpu()
-        if _has(batch, "choice_id"):
+        if "choice_id" in batch:
             flags = (logits.reshape(len(keys)) > 0)
             for (s, q), c, f in zip(keys.tolist(), batch["choice_id"].tolist(), flags.tolist()):
                 self.options[(s, q, c)] = f
-            if _has(batch, "answer"):
+            if "answer" in batch:
                 self.accuracy.update_options(keys, batch["question_type"], flags, batch["answer"].reshape(-1).cpu())
         else:
             pred = logits.argmax(dim=-1)
             for (s, q), a in zip(keys.tolist(), pred.tolist()):
                 self.descriptive[(s, q)] = a
-            if _has(batch, "answer"):
+            if "answer" in batch:
                 self.accuracy.update_descriptive(pred, batch["answer"].cpu())
 
     def submission(self, questions: Iterable[Question], strict: bool = True) -> list[dict[str, Any]]:

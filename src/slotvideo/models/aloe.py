@@ -64,10 +64,6 @@ ENCODERS = ("global", "hierarchical", "mlp")
 TASKS = ("clevrer", "cater")
 
 
-def _has(batch: Any, key: str) -> bool:
-    return key in set(batch)
-
-
 def _select(batch: Batch, index: Tensor) -> Batch:
     """The samples ``index`` of every batch-sized tensor."""
     n = batch.size
@@ -397,10 +393,10 @@ class Aloe(VideoModel):
     def _task_of(self, batch: Batch) -> str:
         if self.cfg.task == "cater":
             return "cater"
-        if not _has(batch, "question"):
+        if "question" not in batch:
             raise DataError("model.task: clevrer needs batches with 'question' (use data.params.task: descriptive "
                             "or multiple_choice)")
-        return "multiple_choice" if _has(batch, "choices") else "descriptive"
+        return "multiple_choice" if "choices" in batch else "descriptive"
 
     def task_logits(self, batch: Batch, latents: Tensor | None = None) -> Tensor:
         """Descriptive ``[B, num_answers]``, multiple choice ``[B, C]`` (one pass per choice), CATER ``[B, 36]``."""
@@ -463,8 +459,8 @@ class Aloe(VideoModel):
         keep, target = sample_masks(self.cfg.masking, b, t, k, mask_prob=self.cfg.mask_prob,
                                     target_frames=self.cfg.target_frames, buffer_frames=self.cfg.buffer_frames,
                                     device=latents.device)
-        question = batch["question"] if self.cfg.task == "clevrer" and _has(batch, "question") else None
-        choice = batch["choices"][:, 0] if question is not None and _has(batch, "choices") else None
+        question = batch["question"] if self.cfg.task == "clevrer" and "question" in batch else None
+        choice = batch["choices"][:, 0] if question is not None and "choices" in batch else None
         out, prefix = self.encode(latents, question, choice, keep=keep)
         predictions = self.predictor(out[:, prefix:]).reshape(b, t, k, -1)
         return self.aux_loss(predictions, latents.detach(), target), target.float().mean()
@@ -507,12 +503,12 @@ class Aloe(VideoModel):
         return Output(loss=loss, terms=terms, slots=latents, logits=logits)
 
     def _has_labels(self, batch: Batch) -> bool:
-        return _has(batch, "label") if self.cfg.task == "cater" else _has(batch, "answer")
+        return "label" in batch if self.cfg.task == "cater" else "answer" in batch
 
     @staticmethod
     def _video_ids(batch: Batch) -> Tensor:
         for key in ("scene_index", "video_index"):
-            if _has(batch, key):
+            if key in batch:
                 return batch[key].reshape(-1)
         raise DataError("model.label_fraction < 1 needs batches with 'scene_index' or 'video_index' to decide "
                         "which videos are labelled")
@@ -539,7 +535,7 @@ class Aloe(VideoModel):
         else:
             right = ((logits > 0) == batch["answer"].reshape(logits.shape).bool()).float().mean(-1)
             out["option_acc"] = right
-            if _has(batch, "question_type"):
+            if "question_type" in batch:
                 qt = batch["question_type"].reshape(-1)
                 for i, name in enumerate(QUESTION_TYPES[1:], start=1):
                     out[f"option_acc_{name}"] = torch.where(qt == i, right, torch.full_like(right, math.nan))
@@ -558,7 +554,7 @@ class Aloe(VideoModel):
             raise ConfigError("cls_attention needs model.encoder: global")
         latents = self.objects(batch["video"])
         question = batch["question"] if self.cfg.task == "clevrer" else None
-        choice = batch["choices"][:, 0] if question is not None and _has(batch, "choices") else None
+        choice = batch["choices"][:, 0] if question is not None and "choices" in batch else None
         blocks = self.encoder.blocks
         captured: dict[str, Tensor] = {}
 

@@ -253,7 +253,7 @@ class Monet(VideoModel):
         masks = out.masks.reshape(b, t, *out.masks.shape[1:])
         terms = self.loss_terms(frames, out)
         result = {"loss": terms["loss"].expand(b), "mse": mse(recon, video, per="sample", reduction="none")}
-        if "segmentation" in set(batch):
+        if "segmentation" in batch:
             seg = batch["segmentation"]
             result["fg_ari"] = _nanmean(fg_ari(seg, masks, per="frame"), dim=1)
             result["ari"] = _nanmean(ari(seg, masks, per="frame"), dim=1)

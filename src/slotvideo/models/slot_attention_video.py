@@ -216,7 +216,7 @@ class SlotAttentionVideo(VideoModel):
         size = tuple(video.shape[-2:])
         recon, masks = self.resize(decoded.recon, size), self.resize(decoded.masks, size)
         out = {"mse": mse(recon, video, per="sample", reduction="none")}
-        if "segmentation" in set(batch):  # iterate keys: Batch's `in` goes through __getitem__, which raises
+        if "segmentation" in batch:
             seg = batch["segmentation"]
             out["fg_ari"] = fg_ari(seg, masks, per="video")
             out["fg_ari_frame"] = _nanmean(fg_ari(seg, masks, per="frame"), dim=1)
