@@ -196,3 +196,22 @@ def test_configs_load_and_check_the_frame_size(name):
     assert isinstance(model, SetCon) and model.cfg.loss == "slotwise" and model.set_encoder is None
     with pytest.raises(ConfigError, match="model.resolution"):
         load_config(path, ["model.resolution=[7,7]"])
+
+
+def test_decoder_frames_trains_the_decoder_on_a_random_subset_of_frames(monkeypatch):
+    torch.manual_seed(0)
+    model, b = tiny(decoder_frames=2), batch()
+    seen = []
+    original = model.decode
+    monkeypatch.setattr(model, "decode", lambda z: seen.append(z.shape[1]) or original(z))
+    out = model(b)
+    assert seen == [2, 2]  # s_t and p_t, two frames each
+    assert out.masks.shape == (B, 2, K, H, W) and torch.isfinite(out.loss)
+    out.loss.backward()
+    assert all(p.grad is not None for p in model.decoder.parameters())
+    seen.clear()
+    model.eval()
+    model(b)
+    assert seen == [T, T - 2]  # evaluation decodes every frame
+    with pytest.raises(ConfigError, match="model.decoder_frames"):
+        tiny(decoder_frames=0)

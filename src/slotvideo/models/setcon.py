@@ -130,6 +130,9 @@ class SetCon(VideoModel):
         decoder_kernel_size: int = field(default=3, metadata={"min": 1})
         decoder_broadcast: Optional[list[int]] = None
         decoder_horizon: int = field(default=1, metadata={"min": 1})  # decoder learns p_{t+k}, k = 1..this
+        # Frames per sequence the decoder trains on at each step (a fresh random subset each step for s_t and
+        # for each p_{t+k}); null = all frames, as the paper. A CPU budget knob: the decoder dominates a step.
+        decoder_frames: Optional[int] = None
         eval_horizon: int = field(default=5, metadata={"min": 1})     # rollout steps scored (paper: up to 5)
 
     def __init__(self, cfg: "SetCon.Config | None" = None) -> None:
@@ -162,6 +165,8 @@ class SetCon(VideoModel):
                     "set_dim", "decoder_kernel_size", "decoder_horizon", "eval_horizon"):
             check_range(getattr(cfg, key), f"model.{key}", low=1, integer=True)
         check_range(cfg.temperature, "model.temperature", low=1e-6)
+        if cfg.decoder_frames is not None:
+            check_range(cfg.decoder_frames, "model.decoder_frames", low=1, integer=True)
         if len(cfg.resolution) != 2:
             raise ConfigError(f"model.resolution must be [height, width], got {list(cfg.resolution)}")
         for v in cfg.resolution:
@@ -240,11 +245,12 @@ class SetCon(VideoModel):
         else:
             slots_in, predictions_in = slots, predictions
 
-        decoded = self.decode(slots_in)
-        terms["mse_slots"] = (decoded.recon - target).square().mean()
+        decoded = self.decode(self._decoder_subset(slots_in))
+        terms["mse_slots"] = (decoded.recon - self._decoder_subset(target)).square().mean()
         for k, q in enumerate(predictions_in, start=1):
             q, x = aligned(q, target, k)
             if q.shape[1]:
+                q, x = self._decoder_subset(q, x)
                 terms[f"mse_pred_{k}"] = (self.decode(q).recon - x).square().mean()
         decoder_loss = terms["mse_slots"] + sum(terms[f"mse_pred_{k}"] for k in range(1, horizon + 1)
                                                 if f"mse_pred_{k}" in terms)
@@ -252,6 +258,15 @@ class SetCon(VideoModel):
         return Output(loss=loss, terms={k: v.detach() for k, v in terms.items()}, slots=slots,
                       masks=decoded.masks, recon=to_unit(decoded.recon),
                       extra={"attention": attention, "predictions": p})
+
+    def _decoder_subset(self, *tensors: Tensor) -> Any:
+        """While training with ``decoder_frames`` set: the same random ``decoder_frames`` time steps of each
+        ``[B, T, ...]`` tensor (an unbiased sample of the decoder's per-frame loss); otherwise the tensors."""
+        n, t = self.cfg.decoder_frames, tensors[0].shape[1]
+        if self.training and n is not None and n < t:
+            index = torch.randperm(t, device=tensors[0].device)[:n].sort().values
+            tensors = tuple(x.index_select(1, index) for x in tensors)
+        return tensors[0] if len(tensors) == 1 else tensors
 
     def param_groups(self) -> list[ParamGroup]:
         """The model, and the evaluation decoder as its own group (same optimizer and learning rate)."""
