@@ -39,7 +39,6 @@ of MONet alone first) -- so a config trains with no preparation step.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,11 +48,10 @@ from torch import Tensor, nn
 
 from slotvideo.data.batch import Batch
 from slotvideo.errors import ConfigError, DataError, ShapeError, check_range, check_shape
-from slotvideo.metrics.cater import class_to_cell, grid_l1_distance, top_k_accuracy
-from slotvideo.metrics.clevrer import QUESTION_TYPES
 from slotvideo.models.aloe_masking import SCHEMES, check_scheme, sample_masks
 from slotvideo.models.base import Output, ParamGroup, VideoModel
 from slotvideo.models.monet import Monet
+from slotvideo.models.reasoning_task import TASKS, ReasoningTask, check_word_ids, expected_grid_distance
 from slotvideo.nn.encoders import ResNet
 from slotvideo.nn.mlp import MLP
 from slotvideo.nn.transformer import TransformerEncoder
@@ -61,7 +59,7 @@ from slotvideo.registry import register
 
 FRONTENDS = ("monet", "slots", "resnet")
 ENCODERS = ("global", "hierarchical", "mlp")
-TASKS = ("clevrer", "cater")
+__all__ = ["Aloe", "FlatMLPEncoder", "HierarchicalEncoder", "expected_grid_distance", "labelled_videos"]
 
 
 def _select(batch: Batch, index: Tensor) -> Batch:
@@ -131,8 +129,10 @@ class FlatMLPEncoder(nn.Module):
 
 
 @register("model", "aloe")
-class Aloe(VideoModel):
-    """Aloe on object latents from a MONet (or any slot model, or ResNet hyper-pixels)."""
+class Aloe(ReasoningTask, VideoModel):
+    """Aloe on object latents from a MONet (or any slot model, or ResNet hyper-pixels).
+
+    Task loss and evaluation metrics come from :class:`~slotvideo.models.reasoning_task.ReasoningTask`."""
 
     @dataclass
     class Config:
@@ -354,11 +354,7 @@ class Aloe(VideoModel):
 
     # ------------------------------------------------------------------ tokens and transformer
     def _word_tokens(self, ids: Tensor, segment: int) -> Tensor:
-        if ids.dtype != torch.long:
-            raise ShapeError(f"question/choice token ids must be int64, got {ids.dtype}")
-        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.cfg.vocab_size):
-            raise ShapeError(f"word ids must be in [0, model.vocab_size={self.cfg.vocab_size}), got "
-                             f"[{int(ids.min())}, {int(ids.max())}]; raise model.vocab_size")
+        check_word_ids(ids, self.cfg.vocab_size, "question" if segment == 0 else "choice")
         ids_onehot = ids.new_zeros(*ids.shape, 4, dtype=torch.float)
         ids_onehot[..., segment] = 1.0     # segment: question [1, 0] / choice [0, 1]
         ids_onehot[..., 2] = 1.0           # modality: word [1, 0]
@@ -390,14 +386,6 @@ class Aloe(VideoModel):
         return self.encoder(x, pad, prefix, t, k), prefix
 
     # ------------------------------------------------------------------ heads
-    def _task_of(self, batch: Batch) -> str:
-        if self.cfg.task == "cater":
-            return "cater"
-        if "question" not in batch:
-            raise DataError("model.task: clevrer needs batches with 'question' (use data.params.task: descriptive "
-                            "or multiple_choice)")
-        return "multiple_choice" if "choices" in batch else "descriptive"
-
     def task_logits(self, batch: Batch, latents: Tensor | None = None) -> Tensor:
         """Descriptive ``[B, num_answers]``, multiple choice ``[B, C]`` (one pass per choice), CATER ``[B, 36]``."""
         latents = self.objects(batch["video"]) if latents is None else latents
@@ -414,24 +402,6 @@ class Aloe(VideoModel):
         out, _ = self.encode(latents.repeat_interleave(c, dim=0), question.repeat_interleave(c, dim=0),
                              choices.flatten(0, 1))
         return self.choice_head(out[:, 0]).reshape(b, c)
-
-    def task_loss(self, batch: Batch, logits: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        task = self._task_of(batch)
-        if task == "cater":
-            label = batch["label"]
-            loss = F.cross_entropy(logits, label)
-            terms = {"ce": loss.detach()}
-            if self.cfg.l1_weight > 0:
-                l1 = expected_grid_distance(logits, label).mean()
-                loss = loss + self.cfg.l1_weight * l1
-                terms["l1_loss"] = l1.detach()
-            return loss, terms
-        if task == "descriptive":
-            loss = F.cross_entropy(logits, batch["answer"])
-            return loss, {"ce_descriptive": loss.detach()}
-        target = batch["answer"].reshape(logits.shape).float()
-        loss = F.binary_cross_entropy_with_logits(logits, target)
-        return loss, {"bce_choice": loss.detach()}
 
     # ------------------------------------------------------------------ self-supervised loss
     def aux_loss(self, predictions: Tensor, latents: Tensor, target: Tensor) -> Tensor:
@@ -502,9 +472,6 @@ class Aloe(VideoModel):
             terms.update(aux=aux.detach(), target_share=share)
         return Output(loss=loss, terms=terms, slots=latents, logits=logits)
 
-    def _has_labels(self, batch: Batch) -> bool:
-        return "label" in batch if self.cfg.task == "cater" else "answer" in batch
-
     @staticmethod
     def _video_ids(batch: Batch) -> Tensor:
         for key in ("scene_index", "video_index"):
@@ -514,37 +481,6 @@ class Aloe(VideoModel):
                         "which videos are labelled")
 
     # ------------------------------------------------------------------ evaluation
-    @torch.no_grad()
-    def evaluate_batch(self, batch: Batch) -> dict[str, Tensor]:
-        """Per sample: ``loss``; descriptive ``acc_descriptive``; multiple choice ``option_acc`` and
-        ``option_acc_<type>`` (NaN for other types); CATER ``top1``, ``top5``, ``l1``."""
-        logits = self.task_logits(batch)
-        b = logits.shape[0]
-        out: dict[str, Tensor] = {}
-        task = self._task_of(batch)
-        if not self._has_labels(batch):
-            return {"answered": torch.ones(b)}
-        loss, _ = self.task_loss(batch, logits)
-        out["loss"] = loss.expand(b)
-        if task == "cater":
-            label = batch["label"]
-            out.update(top1=top_k_accuracy(logits, label, 1), top5=top_k_accuracy(logits, label, 5),
-                       l1=grid_l1_distance(logits, label))
-        elif task == "descriptive":
-            out["acc_descriptive"] = (logits.argmax(-1) == batch["answer"]).float()
-        else:
-            right = ((logits > 0) == batch["answer"].reshape(logits.shape).bool()).float().mean(-1)
-            out["option_acc"] = right
-            if "question_type" in batch:
-                qt = batch["question_type"].reshape(-1)
-                for i, name in enumerate(QUESTION_TYPES[1:], start=1):
-                    out[f"option_acc_{name}"] = torch.where(qt == i, right, torch.full_like(right, math.nan))
-        return {k: v.float().cpu() for k, v in out.items()}
-
-    @torch.no_grad()
-    def media(self, batch: Batch) -> dict[str, Tensor]:
-        return {"video": batch["video"]}
-
     @torch.no_grad()
     def cls_attention(self, batch: Batch) -> Tensor:
         """Last-layer attention of CLS on each object, ``[B, H, T, K]`` (appendix C; global encoder only).
@@ -578,14 +514,3 @@ class Aloe(VideoModel):
         b, t, kk = latents.shape[:3]
         return weights.reshape(b, -1, t, kk)
 
-
-def expected_grid_distance(logits: Tensor, labels: Tensor) -> Tensor:
-    """``sum_c p_c |cell(c) - cell(label)|_1`` per sample: a differentiable L1 grid distance."""
-    n = logits.shape[-1]
-    side = math.isqrt(n)
-    if side * side != n:
-        raise ShapeError(f"CATER logits must have grid x grid classes, got {n}")
-    rows, cols = class_to_cell(torch.arange(n, device=logits.device), side)
-    true_r, true_c = class_to_cell(labels, side)
-    dist = (rows[None] - true_r[:, None]).abs() + (cols[None] - true_c[:, None]).abs()
-    return (logits.softmax(-1) * dist.to(logits.dtype)).sum(-1)
