@@ -43,9 +43,12 @@ CPU_OVERRIDES = [
 # name -> (config file, extra overrides): the runs the benchmarks share
 RUNS = {"vim4": ("random_walk", []), "vim5": ("random_walk", ["model.num_modules=5"]),
         "scoff": ("scoff", []), "rim": ("rim", []),
-        # monolithic VIM (Figure 3 / 5.2 baseline) with the 4-module bank's parameter count (~49k): one
-        # module of width 144 (2*32*144 + 2*144^2 ~ 50k) instead of four of width 64
-        "vim1": ("random_walk", ["model.num_modules=1", "model.module_hidden=[144,144,144]"])}
+        # monolithic VIM (Figure 3 / 5.2 baseline) with the 4-module bank's parameter count (50.6k): one
+        # module of width 144 (51.4k) instead of four of width 64
+        "vim1": ("random_walk", ["model.num_modules=1", "model.module_hidden=[144,144,144]"]),
+        # Figure 3: 2 and 5 modules with the same transition parameter count (50.2k and 50.8k)
+        "vim2eq": ("random_walk", ["model.num_modules=2", "model.module_hidden=[96,96,96]"]),
+        "vim5eq": ("random_walk", ["model.num_modules=5", "model.module_hidden=[56,56,56]"])}
 
 
 def train_run(name: str, run_dir: Path, steps: int = STEPS) -> Path:
