@@ -3,8 +3,9 @@
 Facts (reference/dataset-formats.md section 2):
 
 * variants ``max2action``, ``max2action_cameramotion``, ``all_actions``, ``all_actions_cameramotion``
-  (params ``actions`` and ``camera`` = ``static`` / ``moving``); videos ``CLEVR_new_%06d.avi``, 320x240,
-  300 frames at 24 fps;
+  (params ``actions`` and ``camera`` = ``static`` / ``moving``, or ``both``: the static and the
+  moving-camera variant's videos of the split together, as Aloe trains on CATER, appendix A.3);
+  videos ``CLEVR_new_%06d.avi``, 320x240, 300 frames at 24 fps;
 * list lines are ``<video> <label>`` separated by whitespace, multi-label lists join ids with commas;
 * ``localize``: 36 classes on the 6x6 grid (4x4 / 8x8 ablations live in folders named with ``4x4`` /
   ``8x8``); ``actions_present``: 14 atomic actions (multi-label); ``actions_order_uniq``: 301
@@ -15,7 +16,9 @@ Facts (reference/dataset-formats.md section 2):
 * scores are averaged over the clips of a video before top-1 / top-5 / L1 (:func:`evaluate_localization`).
 
 Samples: ``video`` ``[T, 3, H, W]``, ``label`` (``[]`` class id for localize, ``[C]`` multi-hot otherwise)
-and ``video_index`` (which video of the list a clip comes from, for clip averaging).
+and ``video_index`` (which video of the list a clip comes from, for clip averaging); with ``camera: both``
+also ``camera`` (int64 ``[]``: 0 static, 1 moving), and ``video_index`` counts the static videos first,
+then the moving ones, so clip averaging never merges two variants' videos.
 """
 from __future__ import annotations
 
@@ -37,6 +40,9 @@ from .video_io import video_info
 
 TASK_CLASSES = {"localize": 36, "actions_present": 14, "actions_order_uniq": 301}
 CAMERAS = {"static": "", "moving": "_cameramotion"}
+#: param ``camera`` values: one variant, or ``both`` (static videos first, then moving); ``camera`` ids
+CAMERA_CHOICES = (*CAMERAS, "both")
+CAMERA_IDS = {"static": 0, "moving": 1}
 ACTIONS = ("all_actions", "max2action")
 LIST_FILES = {False: {"train": "train.txt", "val": "val.txt", "test": "val.txt"},
               True: {"train": "train_subsetT.txt", "val": "train_subsetV.txt", "test": "val.txt"}}
@@ -89,7 +95,13 @@ def find_list(variant: Path, task: str, grid: int, filename: str) -> Path:
 
 
 class Cater(Dataset):
-    """One CATER task and split; ``clips_per_video`` > 1 cuts each video into evenly spaced clips (evaluation)."""
+    """One CATER task and split; ``clips_per_video`` > 1 cuts each video into evenly spaced clips (evaluation).
+
+    ``camera="both"`` concatenates the static and the moving-camera variants' videos (static first) and adds
+    the ``camera`` key. The two are not balanced per batch: a shuffled loader mixes them in proportion to
+    their sizes (the paper's batches are exactly half and half).
+    ``sources`` lists ``(camera, variant folder, list file)``; ``variant`` / ``list_path`` are the first.
+    """
 
     def __init__(self, root: str | os.PathLike, split: str = "train", *, task: str = "localize",
                  camera: str = "static", actions: str | None = None, grid: int = 6, subset_lists: bool = False,
@@ -104,28 +116,42 @@ class Cater(Dataset):
         self.reader = reader or ClipReader()
         if clips_per_video > 1 and (self.reader.sampling not in ("all", "stride") or self.reader.num_frames is None):
             raise ConfigError("cater param 'clips_per_video' > 1 needs sampling 'all' or 'stride' and num_frames")
-        self.task, self.grid, self.clips = task, grid, clips_per_video
+        if camera not in CAMERA_CHOICES:
+            raise ConfigError(f"cater param 'camera' must be one of {list(CAMERA_CHOICES)}, got {camera!r}")
+        self.task, self.grid, self.clips, self.camera = task, grid, clips_per_video, camera
         self.num_classes = grid * grid if task == "localize" else TASK_CLASSES[task]
-        self.variant = find_variant(self.root, variant_name(actions or ("all_actions" if task == "localize"
-                                                                        else "max2action"), camera))
-        self.list_path = find_list(self.variant, task, grid, LIST_FILES[subset_lists][split])
-        entries = read_list_file(self.list_path, self.num_classes)
+        actions = actions or ("all_actions" if task == "localize" else "max2action")
+        self.sources: list[tuple[str, Path, Path]] = []
+        self.listed = self.missing = 0
+        present: list[tuple[Path, list[int], int]] = []
+        for cam in (("static", "moving") if camera == "both" else (camera,)):
+            variant = find_variant(self.root, variant_name(actions, cam))
+            list_path = find_list(variant, task, grid, LIST_FILES[subset_lists][split])
+            self.sources.append((cam, variant, list_path))
+            present += [(path, labels, CAMERA_IDS[cam]) for path, labels in self._read_list(variant, list_path)]
+        self.variant, self.list_path = self.sources[0][1:]
+        self.videos = [present[i] for i in subset(len(present), num, seed)]
+
+    def _read_list(self, variant: Path, list_path: Path) -> list[tuple[Path, list[int]]]:
+        """The listed videos found under ``variant`` with their labels (missing ones counted and reported)."""
+        entries = read_list_file(list_path, self.num_classes)
         for name, labels in entries:
             if not labels:
-                raise DataError(f"{self.list_path}: video {name!r} has no label")
-            if task == "localize" and len(labels) != 1:
-                raise DataError(f"{self.list_path}: localize labels are single class ids, {name!r} has {labels}")
-        videos = index_files(self.variant, r"((.+)\.(?:avi|mp4))")
+                raise DataError(f"{list_path}: video {name!r} has no label")
+            if self.task == "localize" and len(labels) != 1:
+                raise DataError(f"{list_path}: localize labels are single class ids, {name!r} has {labels}")
+        videos = index_files(variant, r"((.+)\.(?:avi|mp4))")
         by_name = {name: paths[0] for name, paths in videos.items()}
         by_stem = {Path(name).stem: path for name, path in by_name.items()}
         found = [(by_name.get(name) or by_stem.get(Path(name).stem), labels) for name, labels in entries]
         present = [f for f in found if f[0] is not None]
-        self.listed, self.missing = len(entries), len(entries) - len(present)
-        report_skips("cater", split, {"missing videos": self.missing}, self.listed, f"; listed in {self.list_path}")
+        missing = len(entries) - len(present)
+        self.listed, self.missing = self.listed + len(entries), self.missing + missing
+        report_skips("cater", self.split, {"missing videos": missing}, len(entries), f"; listed in {list_path}")
         if not present:
-            raise DataError(f"cater {split}: none of the {self.listed} videos in {self.list_path} were found "
-                            f"under {self.variant}")
-        self.videos = [present[i] for i in subset(len(present), num, seed)]
+            raise DataError(f"cater {self.split}: none of the {len(entries)} videos in {list_path} were found "
+                            f"under {variant}")
+        return present
 
     def __len__(self) -> int:
         return len(self.videos) * self.clips
@@ -153,15 +179,19 @@ class Cater(Dataset):
             raise IndexError(f"index {index} out of range for {len(self)} clips")
         video, clip = divmod(index, self.clips)
         path = self.videos[video][0]
-        return {"video": self.reader.read(path, self.reader.draw_seed(), start=self._start(path, clip)),
-                "label": self.label(video), "video_index": torch.tensor(video, dtype=torch.long)}
+        sample = {"video": self.reader.read(path, self.reader.draw_seed(), start=self._start(path, clip)),
+                  "label": self.label(video), "video_index": torch.tensor(video, dtype=torch.long)}
+        if self.camera == "both":
+            sample["camera"] = torch.tensor(self.videos[video][2], dtype=torch.long)
+        return sample
 
     def summary(self) -> dict[str, Any]:
         counts: dict[int, int] = {}
-        for _, labels in self.videos:
+        for _, labels, _ in self.videos:
             for lab in labels:
                 counts[lab] = counts.get(lab, 0) + 1
-        return {"variant": self.variant.name, "list": str(self.list_path), "listed": self.listed,
+        return {"variant": "+".join(v.name for _, v, _ in self.sources),
+                "list": ", ".join(str(lp) for _, _, lp in self.sources), "listed": self.listed,
                 "found": self.listed - self.missing, "missing": self.missing, "num_classes": self.num_classes,
                 "labels_present": len(counts), "label_counts": dict(sorted(counts.items()))}
 
@@ -184,7 +214,8 @@ def evaluate_localization(logits: Tensor, video_index: Tensor, labels: Tensor) -
 @register("dataset", "cater")
 def open_cater(split: str, *, num: int | None = None, seed: int = 0, params: Mapping[str, Any] | None = None,
                cache_dir: str | os.PathLike | None = None) -> Cater:
-    """``open_dataset("cater", split, params={"root": ..., "task": "localize", "camera": "static", ...})``."""
+    """``open_dataset("cater", split, params={"root": ..., "task": "localize", "camera": "static", ...})``;
+    ``camera`` is ``static``, ``moving`` or ``both``."""
     p = parse_params("cater", params, CATER_SPEC, PRESETS)
     reader = ClipReader(p["num_frames"], p["stride"], p["sampling"], p["size"],
                         None if cache_dir is None else str(cache_dir))

@@ -15,9 +15,11 @@ Facts (reference/dataset-formats.md section 1):
   1..K in proposal order, the first object winning where masks overlap (SlotFormer's argmax). Object
   ids are detector outputs and are not guaranteed to stay the same object across frames.
 
-Tasks (param ``task``): ``video`` (one sample per video), ``descriptive`` (one per descriptive question)
-and ``multiple_choice`` (one per (question, choice) pair; :class:`ClevrerPredictions` groups them back
-per question for per-question accuracy and the test-server submission).
+Tasks (param ``task``): ``video`` (one sample per video), ``descriptive`` (one per descriptive question),
+``multiple_choice`` (one per (question, choice) pair; :class:`ClevrerPredictions` groups them back
+per question for per-question accuracy and the test-server submission) and ``mixed`` (one per question of
+either kind, every choice of a multiple-choice question in its sample, padded to a fixed count so that
+both kinds stack into one batch: Aloe's training batches mix them, appendix A.3).
 """
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ from .vocab import (CHOICE_ANSWERS, MAX_CHOICE_LENGTH, MAX_QUESTION_LENGTH, Clev
 
 SPLIT_RANGES = {"train": range(0, 10_000), "val": range(10_000, 15_000), "test": range(15_000, 20_000)}
 QUESTION_FILES = {"train": ("train.json",), "val": ("validation.json", "val.json"), "test": ("test.json",)}
-TASKS = ("video", "descriptive", "multiple_choice")
+TASKS = ("video", "descriptive", "multiple_choice", "mixed")
 VOCAB_FILE = "clevrer_vocab.json"
 # Aloe: 25 of 128 frames at 64x64, picked as divmod(128, 25) -> stride 5, last 3 frames dropped
 # ("uniform" sampling implements exactly that rule). Slot Transformer: 64 frames at 64x64.
@@ -56,7 +58,7 @@ PRESETS = {"aloe": {"num_frames": 25, "size": (64, 64), "sampling": "uniform"},
            "slot_transformer": {"num_frames": 64, "size": (64, 64), "sampling": "uniform"}}
 CLEVRER_SPEC = {"root": ("str?", None), "task": ("str", "video"), "masks": ("str", "auto"), "vocab": ("str?", None),
                 "max_question_length": ("int", MAX_QUESTION_LENGTH), "max_choice_length": ("int", MAX_CHOICE_LENGTH),
-                **CLIP_SPEC}
+                "max_choices": ("int?", None), **CLIP_SPEC}
 _FILE_RX = r"((video_\d{5}\.mp4)|(annotation_\d{5}\.json)|(proposal_\d{5}\.json)|(?:train|validation|val|test)\.json)"
 
 
@@ -329,27 +331,46 @@ def cached_segmentation(cache_dir: Path, proposals: Path, total: int, size: tupl
 
 
 class Clevrer(Dataset):
-    """One CLEVRER split as videos, descriptive questions or (question, choice) pairs; see the module doc.
+    """One CLEVRER split as videos, descriptive questions, (question, choice) pairs or questions of both
+    kinds; see the module doc.
 
     Keys: ``video`` ``[T, 3, H, W]``; ``segmentation`` ``[T, H, W]`` when proposal masks are used;
     ``scene_index`` ``[]``; question tasks add ``question`` ``[Lq]``, ``question_type`` ``[]`` (index into
     QUESTION_TYPES), ``question_key`` ``[2]`` = (scene_index, question_id) and, except on test,
     ``answer`` (``[]`` id 1..21 for descriptive, ``[1]`` correct flag for a choice); multiple choice
     adds ``choices`` ``[1, Lc]`` and ``choice_id`` ``[]``.
+
+    Task ``mixed`` gives every question, of either kind, the same keys and dtypes (C = param
+    ``max_choices``, by default the most choices of a question in the split's question file):
+
+    * ``choices`` int64 ``[C, Lc]``: the question's choices, then all-zero (padding) rows; all zero for a
+      descriptive question;
+    * ``choice_mask`` bool ``[C]``: True for the real choices, all False for a descriptive question (so
+      ``choice_mask.any(-1)`` tells the kinds apart);
+    * except on test, ``answer`` int64 ``[]``: the descriptive answer id 1..21, 0 (the padding id, never an
+      answer) for a multiple-choice question; and ``choice_answers`` int64 ``[C]``: 1 correct / 0 wrong per
+      choice, 0 at padding and for descriptive questions. The two label spaces live in separate keys, so a
+      descriptive answer id never reads as a choice flag.
+
+    A split whose questions are only partly answered is refused for ``mixed`` (its samples could not share
+    their keys).
     """
 
     def __init__(self, root: str | os.PathLike, split: str = "train", *, task: str = "video", masks: str = "auto",
                  vocab: str | os.PathLike | None = None, reader: ClipReader | None = None,
                  max_question_length: int = MAX_QUESTION_LENGTH, max_choice_length: int = MAX_CHOICE_LENGTH,
-                 num: int | None = None, seed: int = 0, vocab_dir: str | os.PathLike | None = None,
-                 files: ClevrerFiles | None = None):
+                 max_choices: int | None = None, num: int | None = None, seed: int = 0,
+                 vocab_dir: str | os.PathLike | None = None, files: ClevrerFiles | None = None):
         self.root, self.split = dataset_root("clevrer", root), check_split("clevrer", split)
         if task not in TASKS:
             raise ConfigError(f"clevrer param 'task' must be one of {list(TASKS)}, got {task!r}")
         if str(masks).lower() not in ("auto", "true", "false"):
             raise ConfigError(f"clevrer param 'masks' must be auto, true or false, got {masks!r}")
+        if max_choices is not None and max_choices < 1:
+            raise ConfigError(f"clevrer param 'max_choices' must be >= 1, got {max_choices}")
         self.task, self.reader = task, reader or ClipReader()
         self.lengths = (max_question_length, max_choice_length)
+        self.max_choices = max_choices
         self.files = files or ClevrerFiles.scan(self.root)
         self.skipped: dict[str, int] = {}
         videos = sorted(i for i in self.files.videos if i in SPLIT_RANGES[split])
@@ -363,8 +384,7 @@ class Clevrer(Dataset):
             items = self._question_items(vocab, vocab_dir)
         self.items = [items[i] for i in subset(len(items), num, seed)]
         self.masks = self._use_masks(str(masks).lower())
-        listed = len(videos) if task == "video" else sum(
-            (q.type == 0) == (task == "descriptive") for q in self.questions)
+        listed = len(videos) if task == "video" else sum(self._wanted(q) for q in self.questions)
         report_skips("clevrer", split, self.skipped, listed)
 
     # ------------------------------------------------------------------ construction
@@ -376,34 +396,61 @@ class Clevrer(Dataset):
                             f"under {self.root}")
         return path
 
+    def _wanted(self, q: Question) -> bool:
+        return self.task == "mixed" or (q.type == 0) == (self.task == "descriptive")
+
     def _question_items(self, vocab: str | os.PathLike | None, vocab_dir: str | os.PathLike | None) -> list[Any]:
+        """``(question, tokens, choice, choice tokens)`` per sample; task ``mixed`` keeps every choice of a
+        question in one item (choice ``None``, choice tokens ``[n, Lc]``)."""
         self.question_file = self._question_file(self.split)
         self.questions = read_questions(self.question_file)
         self.vocab = self._vocab(vocab, vocab_dir)
+        if self.task == "mixed":
+            self.max_choices = self._choice_count()
         items: list[Any] = []
         without_video = 0
         truncated = 0
         lq, lc = self.lengths
         for q in self.questions:
-            if (q.type == 0) != (self.task == "descriptive"):
+            if not self._wanted(q):
                 continue
             if q.scene_index not in self.files.videos:
                 without_video += 1
                 continue
             tokens, cut = self.vocab.question.encode(q.text, lq)
             truncated += cut
-            if q.type == 0:
+            encoded = [self.vocab.choice.encode(c.text, lc) for c in q.choices]
+            truncated += sum(ccut for _, ccut in encoded)
+            if self.task == "mixed":
+                ctokens = torch.stack([t for t, _ in encoded]) if encoded else torch.zeros(0, lc, dtype=torch.long)
+                items.append((q, tokens, None, ctokens))
+            elif q.type == 0:
                 items.append((q, tokens, None, None))
             else:
-                for c in q.choices:
-                    ctokens, ccut = self.vocab.choice.encode(c.text, lc)
-                    truncated += ccut
-                    items.append((q, tokens, c, ctokens))
+                items.extend((q, tokens, c, ctokens) for c, (ctokens, _) in zip(q.choices, encoded))
         self.skipped["questions whose video is missing"] = without_video
         self.skipped["texts truncated (kept)"] = truncated
         if not items:
             raise DataError(f"clevrer {self.split}: no {self.task} questions with a video in {self.question_file}")
+        if self.task == "mixed":
+            answered = {_answered(item[0]) for item in items}
+            if len(answered) > 1:
+                first = next(item[0] for item in items if not _answered(item[0]))
+                raise DataError(f"clevrer {self.split}: task 'mixed' needs every question answered or none; "
+                                f"question {first.question_id} of scene {first.scene_index} in "
+                                f"{self.question_file} has no answer while others do")
         return items
+
+    def _choice_count(self) -> int:
+        """C of task ``mixed``: param ``max_choices``, or the most choices of a question in the file."""
+        most = max((len(q.choices) for q in self.questions), default=0)
+        if self.max_choices is None:
+            return max(most, 1)
+        if most > self.max_choices:
+            q = next(q for q in self.questions if len(q.choices) == most)
+            raise DataError(f"clevrer param 'max_choices' is {self.max_choices}, but question {q.question_id} of "
+                            f"scene {q.scene_index} in {self.question_file} has {most} choices")
+        return self.max_choices
 
     def _vocab(self, path: str | os.PathLike | None, vocab_dir: str | os.PathLike | None) -> ClevrerVocab:
         """Load the saved vocabulary, or build it from the training questions and save it."""
@@ -453,7 +500,9 @@ class Clevrer(Dataset):
         q, tokens, choice, ctokens = self.items[index]
         sample.update(question=tokens, question_type=torch.tensor(q.type, dtype=torch.long),
                       question_key=torch.tensor([q.scene_index, q.question_id], dtype=torch.long))
-        if choice is None:
+        if self.task == "mixed":
+            sample.update(mixed_fields(q, ctokens, self.max_choices))
+        elif choice is None:
             if q.answer is not None:
                 sample["answer"] = torch.tensor(q.answer, dtype=torch.long)
         else:
@@ -490,6 +539,23 @@ class Clevrer(Dataset):
         if self.split != "test":
             out["videos_without_annotation"] = sum(i not in self.files.annotations for i in videos)
         return out
+
+
+def _answered(q: Question) -> bool:
+    return q.answer is not None if q.type == 0 else all(c.correct is not None for c in q.choices)
+
+
+def mixed_fields(q: Question, choice_tokens: Tensor, num_choices: int) -> dict[str, Tensor]:
+    """The choice keys of a task ``mixed`` sample (layout in :class:`Clevrer`); ``choice_tokens`` ``[n, Lc]``."""
+    n = len(q.choices)
+    choices = choice_tokens.new_zeros(num_choices, choice_tokens.shape[-1])
+    choices[:n] = choice_tokens
+    out = {"choices": choices, "choice_mask": torch.arange(num_choices) < n}
+    if _answered(q):
+        flags = torch.zeros(num_choices, dtype=torch.long)
+        flags[:n] = torch.tensor([c.correct for c in q.choices], dtype=torch.long)
+        out.update(answer=torch.tensor(q.answer if q.type == 0 else 0, dtype=torch.long), choice_answers=flags)
+    return out
 
 
 def question_counts(questions: Iterable[Question], videos: Mapping[int, Path]) -> dict[str, Any]:
@@ -580,11 +646,14 @@ def open_clevrer(split: str, *, num: int | None = None, seed: int = 0, params: M
                  cache_dir: str | os.PathLike | None = None) -> Clevrer:
     """``open_dataset("clevrer", split, params={"root": ..., "task": "descriptive", "preset": "aloe"})``.
 
-    The vocabulary is read from / saved to ``params.vocab`` or ``<cache_dir or root>/clevrer_vocab.json``.
+    ``task: mixed`` pads choices to ``max_choices`` (default: the most choices of a question in the split;
+    set it to give train and val batches the same ``C``; other tasks ignore it, so a mixed run's config
+    evaluates on one task by overriding ``task`` alone). The vocabulary is read from / saved to
+    ``params.vocab`` or ``<cache_dir or root>/clevrer_vocab.json``.
     """
     p = parse_params("clevrer", params, CLEVRER_SPEC, PRESETS)
     reader = ClipReader(p["num_frames"], p["stride"], p["sampling"], p["size"],
                         None if cache_dir is None else str(cache_dir))
     return Clevrer(p["root"], split, task=p["task"], masks=p["masks"], vocab=p["vocab"], reader=reader,
                    max_question_length=p["max_question_length"], max_choice_length=p["max_choice_length"],
-                   num=num, seed=seed, vocab_dir=cache_dir)
+                   max_choices=p["max_choices"], num=num, seed=seed, vocab_dir=cache_dir)

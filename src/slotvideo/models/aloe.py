@@ -26,7 +26,11 @@ gradients reach only the transformer, the token maps and ``f``, never the object
 **Training** (A.3): the last ``unsupervised_fraction`` of every batch is the unsupervised sub-batch (aux loss
 only, masked pass); the rest is the supervised sub-batch (task loss, unmasked pass), restricted to the
 videos whose labels may be used (``label_fraction`` of videos, chosen by a hash of ``scene_index`` /
-``video_index``, so the same videos stay labelled across epochs and runs).
+``video_index``, so the same videos stay labelled across epochs and runs). A mixed CLEVRER batch (loader
+``task: mixed``) has its supervised sub-batch split into descriptive and multiple-choice questions, each
+with its own head and mean loss, summed (:mod:`slotvideo.models.reasoning_task`); the split follows the
+data rather than the paper's fixed 4 + 4. The masked pass of a mixed batch reads each sample's first
+choice row, which is all padding (masked as keys) for descriptive questions.
 
 **Ablations** (Table 1) are switches: ``encoder: mlp`` (fully connected layers on the flattened sequence),
 ``encoder: hierarchical`` (attention within frames, then across frame vectors), ``frontend: resnet``
@@ -51,7 +55,8 @@ from slotvideo.errors import ConfigError, DataError, ShapeError, check_range, ch
 from slotvideo.models.aloe_masking import SCHEMES, check_scheme, sample_masks
 from slotvideo.models.base import Output, ParamGroup, VideoModel
 from slotvideo.models.monet import Monet
-from slotvideo.models.reasoning_task import TASKS, ReasoningTask, check_word_ids, expected_grid_distance
+from slotvideo.models.reasoning_task import (TASKS, MixedLogits, ReasoningTask, check_word_ids, choice_pairs,
+                                             expected_grid_distance, output_logits, scatter_pairs, select_rows)
 from slotvideo.nn.encoders import ResNet
 from slotvideo.nn.mlp import MLP
 from slotvideo.nn.transformer import TransformerEncoder
@@ -60,13 +65,6 @@ from slotvideo.registry import register
 FRONTENDS = ("monet", "slots", "resnet")
 ENCODERS = ("global", "hierarchical", "mlp")
 __all__ = ["Aloe", "FlatMLPEncoder", "HierarchicalEncoder", "expected_grid_distance", "labelled_videos"]
-
-
-def _select(batch: Batch, index: Tensor) -> Batch:
-    """The samples ``index`` of every batch-sized tensor."""
-    n = batch.size
-    return Batch({k: (v[index] if isinstance(v, Tensor) and v.dim() > 0 and v.shape[0] == n else v)
-                  for k, v in batch.items()})
 
 
 def labelled_videos(ids: Tensor, fraction: float) -> Tensor:
@@ -386,10 +384,14 @@ class Aloe(ReasoningTask, VideoModel):
         return self.encoder(x, pad, prefix, t, k), prefix
 
     # ------------------------------------------------------------------ heads
-    def task_logits(self, batch: Batch, latents: Tensor | None = None) -> Tensor:
-        """Descriptive ``[B, num_answers]``, multiple choice ``[B, C]`` (one pass per choice), CATER ``[B, 36]``."""
+    def task_logits(self, batch: Batch, latents: Tensor | None = None) -> Tensor | MixedLogits:
+        """Descriptive ``[B, num_answers]``, multiple choice ``[B, C]`` (one pass per choice), CATER ``[B, 36]``;
+        :class:`MixedLogits` for a mixed batch."""
         latents = self.objects(batch["video"]) if latents is None else latents
-        task = self._task_of(batch)
+        return self.logits_by_kind(
+            batch, lambda kind, part, rows: self._kind_logits(kind, part, latents if rows is None else latents[rows]))
+
+    def _kind_logits(self, task: str, batch: Batch, latents: Tensor) -> Tensor:
         if task == "cater":
             out, _ = self.encode(latents)
             return self.cater_head(out[:, 0])
@@ -399,9 +401,10 @@ class Aloe(ReasoningTask, VideoModel):
             return self.descriptive_head(out[:, 0])
         choices = batch["choices"]
         b, c = check_shape(choices, "B C L", "choices", B=question.shape[0])["B"], choices.shape[1]
-        out, _ = self.encode(latents.repeat_interleave(c, dim=0), question.repeat_interleave(c, dim=0),
-                             choices.flatten(0, 1))
-        return self.choice_head(out[:, 0]).reshape(b, c)
+        pairs = choice_pairs(batch)
+        sample = pairs.div(c, rounding_mode="floor")
+        out, _ = self.encode(latents[sample], question[sample], choices.flatten(0, 1)[pairs])
+        return scatter_pairs(self.choice_head(out[:, 0]).reshape(-1), pairs, b, c)
 
     # ------------------------------------------------------------------ self-supervised loss
     def aux_loss(self, predictions: Tensor, latents: Tensor, target: Tensor) -> Tensor:
@@ -456,10 +459,10 @@ class Aloe(ReasoningTask, VideoModel):
         sup = torch.arange(b, device=video.device) < b - n_unsup
         if self.cfg.label_fraction < 1.0:
             sup &= labelled_videos(self._video_ids(batch).to(video.device), self.cfg.label_fraction)
-        logits = None
+        logits: Tensor | MixedLogits | None = None
         if self._has_labels(batch) and bool(sup.any()):
             index = sup.nonzero().squeeze(1)
-            sub = _select(batch, index)
+            sub = select_rows(batch, index)
             logits = self.task_logits(sub, latents[index])
             task_loss, task_terms = self.task_loss(sub, logits)
             loss = loss + task_loss
@@ -467,10 +470,10 @@ class Aloe(ReasoningTask, VideoModel):
             terms["supervised"] = torch.tensor(float(len(index)))
         if n_unsup:
             index = torch.arange(b - n_unsup, b, device=video.device)
-            aux, share = self.masked_prediction(_select(batch, index), latents[index])
+            aux, share = self.masked_prediction(select_rows(batch, index), latents[index])
             loss = loss + self.cfg.aux_weight * aux
             terms.update(aux=aux.detach(), target_share=share)
-        return Output(loss=loss, terms=terms, slots=latents, logits=logits)
+        return Output(loss=loss, terms=terms, slots=latents, **output_logits(logits))
 
     @staticmethod
     def _video_ids(batch: Batch) -> Tensor:

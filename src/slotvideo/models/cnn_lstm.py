@@ -16,7 +16,9 @@ attention, only sequence models.
   over the descriptive answers on ``[video, question]``; one logit per choice on ``[video, question,
   choice]``; a softmax over the 36 CATER grid cells on ``[video]``. Losses and metrics are Aloe's
   (:class:`~slotvideo.models.reasoning_task.ReasoningTask`): cross-entropy, per-choice sigmoid
-  cross-entropy, CATER cross-entropy plus ``l1_weight`` times the expected L1 grid distance.
+  cross-entropy, CATER cross-entropy plus ``l1_weight`` times the expected L1 grid distance. Mixed CLEVRER
+  batches (loader ``task: mixed``) are split into their descriptive and multiple-choice samples there,
+  and padded choices are never run.
 
 Simplifications: no self-supervised loss, no label fraction, no pretrained CNN (the benchmark's
 baselines use ImageNet features; nothing is downloaded here).
@@ -33,7 +35,8 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from slotvideo.data.batch import Batch
 from slotvideo.errors import ConfigError, DataError, check_shape
 from slotvideo.models.base import Output, VideoModel
-from slotvideo.models.reasoning_task import TASKS, ReasoningTask, check_word_ids
+from slotvideo.models.reasoning_task import (TASKS, MixedLogits, ReasoningTask, check_word_ids, choice_pairs,
+                                             output_logits, scatter_pairs)
 from slotvideo.nn.encoders import ResNet
 from slotvideo.nn.mlp import MLP
 from slotvideo.registry import register
@@ -115,9 +118,12 @@ class CnnLstm(ReasoningTask, VideoModel):
         _, (h, _) = self.video_lstm(frames)
         return h[-1]
 
-    def task_logits(self, batch: Batch) -> Tensor:
-        """Descriptive ``[B, num_answers]``, multiple choice ``[B, C]`` (one pass per choice), CATER ``[B, 36]``."""
-        task = self._task_of(batch)
+    def task_logits(self, batch: Batch) -> Tensor | MixedLogits:
+        """Descriptive ``[B, num_answers]``, multiple choice ``[B, C]`` (one pass per choice), CATER ``[B, 36]``;
+        :class:`MixedLogits` for a mixed batch."""
+        return self.logits_by_kind(batch, lambda kind, part, rows: self._kind_logits(kind, part))
+
+    def _kind_logits(self, task: str, batch: Batch) -> Tensor:
         v = self.encode_video(batch["video"])
         if task == "cater":
             return self.cater_head(v)
@@ -129,9 +135,10 @@ class CnnLstm(ReasoningTask, VideoModel):
             return self.descriptive_head(torch.cat([v, q], dim=-1))
         choices = batch["choices"]
         c = check_shape(choices, "B C L", "choices", B=b)["C"]
-        pairs = torch.cat([v.repeat_interleave(c, dim=0), q.repeat_interleave(c, dim=0),
-                           self.choice_lstm(choices.flatten(0, 1))], dim=-1)
-        return self.choice_head(pairs).reshape(b, c)
+        pairs = choice_pairs(batch)
+        sample = pairs.div(c, rounding_mode="floor")
+        codes = torch.cat([v[sample], q[sample], self.choice_lstm(choices.flatten(0, 1)[pairs])], dim=-1)
+        return scatter_pairs(self.choice_head(codes).reshape(-1), pairs, b, c)
 
     # ------------------------------------------------------------------ training
     def forward(self, batch: Batch) -> Output:
@@ -141,4 +148,4 @@ class CnnLstm(ReasoningTask, VideoModel):
                             "(the test split has no labels: use it with slotvideo evaluate)")
         logits = self.task_logits(batch)
         loss, terms = self.task_loss(batch, logits)
-        return Output(loss=loss, terms=terms, logits=logits)
+        return Output(loss=loss, terms=terms, **output_logits(logits))

@@ -11,6 +11,10 @@ by the official-layout loaders, so a config naming them trains with no preparati
 
 The layout is written to ``<cache_dir>/<name>-<hash of the generator parameters and data seed>/``;
 generation is resumable, and a finished folder (its ``stats.json`` written last) is reused as is.
+
+cater-mini's camera: the loader's ``camera`` (``static``, ``moving`` or ``both``) says which variants
+are generated when ``generate.camera`` is not given (``both`` writes the static and the moving variant into
+the same folder); a ``generate.camera`` alone is also what the loader reads. The two may not disagree.
 """
 from __future__ import annotations
 
@@ -25,9 +29,10 @@ from torch.utils.data import Dataset
 
 from ...errors import ConfigError
 from ...registry import register
-from ..cater import open_cater
+from ..cater import CAMERA_CHOICES, open_cater
 from ..clevrer import open_clevrer
 from . import generate_layout
+from .cater_mini import CaterMiniParams
 
 #: videos generated when ``params.generate.num_videos`` is not given
 DEFAULT_NUM_VIDEOS = 200
@@ -51,9 +56,31 @@ def _open(name: str, loader: Callable[..., Dataset], split: str, num: int | None
     num_videos = int(generate.pop("num_videos", DEFAULT_NUM_VIDEOS))
     workers = int(generate.pop("workers", 2))
     root = layout_root(name, {**generate, "num_videos": num_videos}, seed, cache_dir)
-    if not (root / f".{name}" / "stats.json").exists():
-        generate_layout(name, root, num_videos, seed, workers=workers, params=generate)
+    layouts = [(generate, name)]
+    if name == "cater-mini":
+        layouts, params = _cater_layouts(generate, params)
+    for gen, record in layouts:
+        if not (root / f".{record}" / "stats.json").exists():
+            generate_layout(name, root, num_videos, seed, workers=workers, params=gen)
     return loader(split, num=num, seed=seed, params={**params, "root": str(root)}, cache_dir=cache_dir)
+
+
+def _cater_layouts(generate: dict[str, Any], params: dict[str, Any]
+                   ) -> tuple[list[tuple[dict[str, Any], str]], dict[str, Any]]:
+    """(generator params, record folder name) of each cater-mini variant the loader reads, and the loader
+    params with ``camera`` filled in from ``generate.camera`` when only that is given."""
+    loader_camera, gen_camera = params.get("camera"), generate.get("camera")
+    if loader_camera is not None and gen_camera is not None and loader_camera != gen_camera:
+        raise ConfigError(f"data.params.camera={loader_camera!r} but data.params.generate.camera={gen_camera!r}: "
+                          "remove generate.camera (the loader's camera decides which variants are generated)")
+    camera = loader_camera or gen_camera or "static"
+    if camera not in CAMERA_CHOICES:
+        raise ConfigError(f"data.params.camera must be one of {list(CAMERA_CHOICES)}, got {camera!r}")
+    cameras = ("static", "moving") if camera == "both" else (camera,)
+    # generate_cater_mini keeps each variant's records (and stats.json) in .cater-mini-<variant>/
+    layouts = [(gen, f"cater-mini-{CaterMiniParams.from_dict(gen).variant}")
+               for gen in ({**generate, "camera": c} for c in cameras)]
+    return layouts, {**params, "camera": camera}
 
 
 @register("dataset", "clevrer-mini")
