@@ -51,6 +51,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from slotvideo.data.batch import Batch
+from slotvideo.data.cater import TASK_CLASSES as CATER_TASK_CLASSES
 from slotvideo.errors import ConfigError, ShapeError, check_range, check_shape
 from slotvideo.metrics.ari import fg_ari
 from slotvideo.metrics.cater import grid_l1_distance, top_k_accuracy
@@ -91,6 +92,14 @@ class Iteration(NamedTuple):
 class Encoded(NamedTuple):
     features: Tensor       # [B, T, E, h, w]: ResNet output (first/last frame embeddings of the head)
     prepared: PreparedInputs
+
+
+def data_classes(name: str | None, params: Any) -> int | None:
+    """How many classes the configured dataset's labels have, when the config says (else ``None``)."""
+    if name in ("cater", "cater-mini"):
+        task, grid = params.get("task", "localize"), int(params.get("grid", 6))
+        return grid * grid if task == "localize" else CATER_TASK_CLASSES.get(task)
+    return int(params["num_classes"]) if params.get("num_classes") is not None else None
 
 
 def _grid_after(resolution: int, strides: list[int]) -> int:
@@ -264,6 +273,10 @@ class SlotTransformer(VideoModel):
         frames = params.get("num_frames") if params else None
         if frames is not None and int(frames) > model_cfg.max_frames:
             raise ConfigError(f"data.params.num_frames ({frames}) must be <= model.max_frames ({model_cfg.max_frames})")
+        classes = data_classes(full_cfg.data.get("name") if "data" in full_cfg else None, params or {})
+        if model_cfg.task in ("classification", "localization") and classes not in (None, model_cfg.num_classes):
+            raise ConfigError(f"model.num_classes ({model_cfg.num_classes}) must be the {classes} classes of the "
+                              f"data (data.params.task / data.params.num_classes)")
 
     def check_video(self, video: Tensor) -> None:
         res = self.cfg.resolution
@@ -391,6 +404,7 @@ class SlotTransformer(VideoModel):
         if output == "multiple_choice":
             return F.binary_cross_entropy_with_logits(logits, target.reshape(-1).to(logits.dtype), reduction="none")
         if target.dim() == 2:
+            check_shape(target, "B C", "multi-hot label (model.num_classes)", B=logits.shape[0], C=logits.shape[-1])
             return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype), reduction="none").sum(-1)
         if target.numel() and (int(target.min()) < 0 or int(target.max()) >= logits.shape[-1]):
             raise ShapeError(f"labels must be class ids in [0, {logits.shape[-1] - 1}] (model.num_classes), got "
@@ -428,7 +442,7 @@ class SlotTransformer(VideoModel):
                 qa = self.qa_loss(output, logits, target)
                 per_sample = per_sample + self.cfg.qa_weight * qa
                 terms["qa"] = qa.mean().detach()
-                terms.update({k: v.float().mean() for k, v in self.accuracy(output, logits, target).items()})
+                terms.update({k: v.float().nanmean() for k, v in self.accuracy(output, logits, target).items()})
                 if self.question_loss is not None and self.cfg.question_weight > 0:
                     answer = (target.reshape(-1) + ANSWER_VOCAB_SIZE if output == "multiple_choice"
                               else target.reshape(-1))
@@ -441,16 +455,27 @@ class SlotTransformer(VideoModel):
                       recon=last.decoded.recon, logits=logits, extra=extra)
 
     def accuracy(self, output: str, logits: Tensor, target: Tensor) -> dict[str, Tensor]:
-        """Per-sample scores ``[B]``: answer / choice accuracy, or top-1 / top-5 (and grid L1 when localizing)."""
+        """Per-sample scores ``[B]``: answer / choice accuracy, or top-1 / top-5 (and grid L1 when localizing).
+
+        Multi-hot labels (CATER's action tasks) give per-class ``label_accuracy`` and top-k hits (any true
+        class among the k highest logits). CATER scores these tasks by mAP over the whole split, which is not
+        a per-sample number and is not computed here.
+        """
         if output == "multiple_choice":
             return {"choice_accuracy": ((logits > 0).long() == target.reshape(-1)).float()}
         if output == "descriptive":
             return {"accuracy": (logits.argmax(-1) == target).float()}
-        if target.dim() == 2:  # multi-label
-            return {"label_accuracy": ((logits > 0).long() == target).float().mean(-1)}
-        res = {"top1": top_k_accuracy(logits.float(), target).float()}
-        if logits.shape[-1] >= 5:
-            res["top5"] = top_k_accuracy(logits.float(), target, k=5).float()
+        res: dict[str, Tensor] = {}
+        unlabelled = None
+        if target.dim() == 2:
+            res["label_accuracy"] = ((logits > 0).long() == target).float().mean(-1)
+            unlabelled = ~target.bool().any(-1)
+            # some true class is among the k highest iff the best-scored true class is: score that one
+            target = logits.detach().masked_fill(~target.bool(), float("-inf")).argmax(-1)
+        ks = (1, 5) if logits.shape[-1] >= 5 else (1,)
+        for k in ks:  # no true class: no hit is defined (NaN, skipped by the evaluation mean)
+            hit = top_k_accuracy(logits.float(), target, k=k).float()
+            res[f"top{k}"] = hit if unlabelled is None else hit.masked_fill(unlabelled, float("nan"))
         if self.cfg.task == "localization":
             res["l1"] = grid_l1_distance(logits.float(), target, grid=self.cfg.grid).float()
         return res
