@@ -177,3 +177,16 @@ def test_bad_config_and_input():
         tiny().infer(torch.rand(2, 3, 3, 16, 16))
     with pytest.raises(ConfigError, match="rollout steps"):
         tiny().rollout(video(), steps=0)
+
+
+def test_discovery_slot_init():
+    frame = torch.zeros(2, 3, 8, 8)
+    learned = tiny(slot_init="learned")
+    slots, _ = learned.discover(frame)
+    assert slots.shape[1] == TINY["num_slots"]
+    assert torch.cdist(slots[0], slots[0]).triu(1).max() > 0  # one start per slot: distinct from step 0
+    assert torch.allclose(learned.discover(frame)[0], slots)  # learned starts are deterministic
+    gaussian = tiny()
+    assert not torch.allclose(gaussian.discover(frame)[0], gaussian.discover(frame)[0])  # sampled starts
+    with pytest.raises(ConfigError, match="model.slot_init"):
+        tiny(slot_init="zeros")

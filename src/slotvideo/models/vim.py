@@ -136,6 +136,9 @@ class VIM(VideoModel):
         share_encoder: bool = False       # one CNN for discovery and inference (a CPU economy)
         slot_attention_iters: int = field(default=3, metadata={"min": 1})
         slot_attention_hidden: int = field(default=128, metadata={"min": 1})
+        # discovery slots start from a shared learned Gaussian (the paper's slot attention) or from one
+        # learned vector per slot (breaks the slot symmetry at once; a CPU-budget choice)
+        slot_init: str = field(default="gaussian", metadata={"choices": ("gaussian", "learned")})
         module_hidden: list[int] = field(default_factory=lambda: [128, 128, 128])       # Table 4
         latent_hidden: int = field(default=64, metadata={"min": 1})       # Table 4 stochastic update
         selection_hidden: int = field(default=64, metadata={"min": 1})    # A.1 key/query MLPs
@@ -168,7 +171,7 @@ class VIM(VideoModel):
         self.encoder = Encoder(*enc)
         self.inference_encoder = self.encoder if cfg.share_encoder else Encoder(*enc)
         self.discovery = SlotAttention(cfg.feature_dim, d, cfg.num_slots, cfg.slot_attention_iters,
-                                       cfg.slot_attention_hidden, init="gaussian")
+                                       cfg.slot_attention_hidden, init=cfg.slot_init)
         self.grouping = InvertedAttention(cfg.feature_dim, d)       # eq. 4
         self.modules_bank = ModuleBank(cfg.num_modules, d, list(cfg.module_hidden), d, norm_layers=(1,))
         self.selection = KeyQuerySelection(d, d, cfg.selection_hidden, cfg.selection_dim)
@@ -187,6 +190,8 @@ class VIM(VideoModel):
             check_range(getattr(cfg, key), f"model.{key}", low=1, integer=True)
         check_range(cfg.curriculum_start, "model.curriculum_start", low=2, integer=True)
         check_range(cfg.curriculum_max, "model.curriculum_max", low=cfg.curriculum_start, integer=True)
+        if cfg.slot_init not in ("gaussian", "learned"):
+            raise ConfigError(f"model.slot_init must be 'gaussian' or 'learned', got {cfg.slot_init!r}")
         for key in ("encoder_channels", "module_hidden", "decoder_channels"):
             if len(getattr(cfg, key)) < (2 if key == "module_hidden" else 1):
                 raise ConfigError(f"model.{key} must name at least {2 if key == 'module_hidden' else 1} layers")
