@@ -298,3 +298,17 @@ def test_posterior_parameterisation() -> None:
     q = posterior(lam)
     assert isinstance(q, DiagonalGaussian)
     torch.testing.assert_close(q.std, torch.tensor([[math.exp(-0.5)]]))
+
+
+def test_initial_posterior_learned_is_per_slot_and_trained() -> None:
+    zeros = tiny()
+    lam, h, c = zeros.initial_state(2, torch.device("cpu"), torch.float32)
+    assert not lam.any() and not h.any() and zeros.initial_lambda is None
+    model = tiny(initial_posterior="learned")
+    lam, _, _ = model.initial_state(2, torch.device("cpu"), torch.float32)
+    assert lam.shape == (2, model.cfg.num_slots, model.param_dim)
+    assert torch.equal(lam[0], lam[1]) and torch.pdist(lam[0]).min() > 0  # distinct slots
+    model(batch()).loss.backward()
+    assert model.initial_lambda.grad is not None and model.initial_lambda.grad.abs().sum() > 0
+    with pytest.raises(ConfigError, match="model.initial_posterior"):
+        tiny(initial_posterior="random")

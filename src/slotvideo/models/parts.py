@@ -212,6 +212,9 @@ class PARTS(VideoModel):
         # inference schedule
         refine_steps: int = field(default=1, metadata={"min": 1})
         tbptt: int = field(default=4, metadata={"min": 1})
+        # lambda_0: "zeros" as the paper (4: "The initial state ... is all zeros"; slots differ only by their
+        # samples), or "learned": one learned [mu, log sigma] per slot, which breaks the slot symmetry at once
+        initial_posterior: str = field(default="zeros", metadata={"choices": ("zeros", "learned")})
         burn_in: int = field(default=0, metadata={"min": 0})          # 0: every frame observed (4.1); 4: 4.2
         train_frames: int = field(default=0, metadata={"min": 0})     # random training windows; 0 = whole clip
         # networks
@@ -234,6 +237,10 @@ class PARTS(VideoModel):
         self.cfg = cfg
         p, a = 2 * cfg.slot_dim, cfg.action_dim if cfg.use_actions else 0
         self.param_dim, self.used_action_dim = p, a
+        self.initial_lambda: nn.Parameter | None = None
+        if cfg.initial_posterior == "learned":  # mu ~ N(0, 1) per slot, log sigma 0
+            self.initial_lambda = nn.Parameter(torch.cat([torch.randn(cfg.num_slots, cfg.slot_dim),
+                                                          torch.zeros(cfg.num_slots, cfg.slot_dim)], -1))
         self.predictor = Predictor(p, a, cfg.predictor, cfg.predictor_dim, cfg.predictor_layers,
                                    cfg.predictor_heads, cfg.lstm_hidden)
         self.grad_norm = NormalizedGradient(p)
@@ -253,6 +260,8 @@ class PARTS(VideoModel):
                     "decoder_kernel"):
             check_range(getattr(cfg, key), f"model.{key}", low=1, integer=True)
         check_range(cfg.burn_in, "model.burn_in", low=0, integer=True)
+        if cfg.initial_posterior not in ("zeros", "learned"):
+            raise ConfigError(f"model.initial_posterior must be 'zeros' or 'learned', got {cfg.initial_posterior!r}")
         check_range(cfg.train_frames, "model.train_frames", low=0, integer=True)
         check_range(cfg.sigma_x, "model.sigma_x", low=1e-6)
         check_range(cfg.beta, "model.beta", low=0.0)
@@ -320,9 +329,12 @@ class PARTS(VideoModel):
         return [i / (n * (n + 1) / 2) for i in range(1, n + 1)]
 
     def initial_state(self, batch_size: int, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, ...]:
-        """All zeros: posterior parameters and recurrent cores (4, "The initial state ... is all zeros")."""
+        """Posterior parameters (zeros, or the learned per-slot ``lambda_0``) and all-zero recurrent cores."""
         k = self.cfg.num_slots
-        lam = torch.zeros(batch_size, k, self.param_dim, device=device, dtype=dtype)
+        if self.initial_lambda is not None:
+            lam = self.initial_lambda.to(device=device, dtype=dtype).expand(batch_size, -1, -1)
+        else:
+            lam = torch.zeros(batch_size, k, self.param_dim, device=device, dtype=dtype)
         h = torch.zeros(batch_size, k, self.cfg.lstm_hidden, device=device, dtype=dtype)
         return lam, h, h.clone()
 
