@@ -53,8 +53,10 @@ def main() -> int:
     parser.add_argument("--eval", nargs="*", default=[], metavar="key=value", help="evaluation overrides")
     parser.add_argument("--target", action="append", default=[], help="NAME=VALUE or NAME<=VALUE")
     parser.add_argument("--no-write", action="store_true")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="training overrides (after --)")
-    args = parser.parse_args()
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:split])
+    args.overrides = argv[split + 1:]  # training overrides: everything after --
 
     from slotvideo.train.config import load_config
 
