@@ -63,7 +63,7 @@ def main() -> int:
         f"`{command()}` on {machine()}.",
         "",
         f"Random Walk at half scale (16x16, 3 balls), 4 slots, VIM and SCOFF with 5 modules, {STEPS} training "
-        f"steps each on a shared CPU (budget in `benchmarks/vim_common.py`). Reconstruction error of frames 1-4 "
+        f"steps each on 2 CPU cores (budget in `benchmarks/vim_common.py`). Reconstruction error of frames 1-4 "
         f"of {args.num} 5-frame test sequences, mean +- standard error over videos. Paper (32x32, full training): "
         "RIM 91.7, SCOFF 81.9, VIM 4.2.",
         "",

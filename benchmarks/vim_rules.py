@@ -106,7 +106,7 @@ def main() -> int:
         "",
         f"`{command()}` on {machine()}.",
         "",
-        f"Random Walk at half scale (16x16, 3 balls), K = 4 slots, {STEPS} training steps on a shared CPU "
+        f"Random Walk at half scale (16x16, 3 balls), K = 4 slots, {STEPS} training steps on 2 CPU cores "
         "(budget in `benchmarks/vim_common.py`; the paper trains for hundreds of epochs). Each ball of "
         f"{args.num} test videos (10 frames) is matched to a slot by mask centroid on frame 0; the table gives, for "
         "every ground-truth direction, the module its slot selected most often and that module's share "
