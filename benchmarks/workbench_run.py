@@ -25,13 +25,15 @@ from benchmarks._results import command, git_commit, machine, write_section  # n
 
 
 def finished_steps(run: Path) -> tuple[int, float, list[dict]]:
-    """Last logged step, training wall time (s) and the periodic ``val/`` records of ``run/metrics.jsonl``."""
+    """Last logged step, training wall time (s, summed over resumed segments) and the periodic ``val/`` records of ``run/metrics.jsonl``."""
     path = run / "metrics.jsonl"
     if not path.exists():
         return 0, 0.0, []
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     steps = max((r.get("step", 0) for r in records), default=0)
-    wall = max((r.get("time", 0.0) for r in records), default=0.0)
+    # "time" restarts at 0 when a run resumes: add up the last time of every segment
+    times = [r["time"] for r in records if "time" in r]
+    wall = sum(a for a, b in zip(times, times[1:] + [0.0]) if b < a)
     return steps, wall, [r for r in records if any(k.startswith("val/") for k in r)]
 
 
