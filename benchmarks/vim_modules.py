@@ -9,7 +9,7 @@ held-out Random Walk sequences through the inference model (posterior, hard modu
 reconstruction MSE of every frame and the KL of every transition (Gaussian + module KL), i.e. Figure 3's
 two curves over 10 steps. Bar: the 1-module model is clearly worse, i.e. its mean MSE over the 10 steps
 exceeds that of every multi-module model by more than two standard errors. Writes the ``vim_modules``
-section of docs/results.md and ``docs/img/vim_modules.png``.
+section of docs/results.md and ``docs/img/vim_num_modules.png``.
 """
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def main() -> int:
         f"Random Walk at half scale (16x16, 3 balls), 4 slots, {args.steps} training steps per model (budget in "
         "`benchmarks/vim_common.py`), module banks of equal size (~50k parameters). Inference model on "
         f"{args.num} held-out {FRAMES}-frame sequences: mean MSE over the frames (mean +- standard error over "
-        "videos), KL summed over the 9 transitions, and the MSE of each frame; plot in `docs/img/vim_modules.png`.",
+        "videos), KL summed over the 9 transitions, and the MSE of each frame; plot in `docs/img/vim_num_modules.png`.",
         "",
         "| modules | MSE (x1e-3) | KL (nats) | MSE per frame 0..9 (x1e-3) |",
         "|---|---|---|---|",
@@ -93,7 +93,7 @@ def main() -> int:
     ])
     print(text)
     if not args.no_write:
-        figure(results, IMG / "vim_modules.png")
+        figure(results, IMG / "vim_num_modules.png")
         write_section("vim_modules", text)
     return 0
 
