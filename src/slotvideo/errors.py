@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 
 class SlotvideoError(Exception):
     """Base class of all errors with a message meant for the user."""
@@ -61,6 +63,15 @@ def check_shape(x: Any, spec: str, name: str, **known: int) -> dict[str, int]:
             raise ShapeError(f"{name} must have shape {expected} with {d}={sizes[d]}, got {list(shape)}")
         sizes[d] = s
     return sizes
+
+
+def check_token_ids(ids: Any, size: int, name: str, size_key: str = "model.vocab_size") -> None:
+    """Token ids (words, answers) must be int64 in ``[0, size)`` (0 = padding); ``size_key`` names the setting."""
+    if ids.dtype != torch.long:
+        raise ShapeError(f"{name} token ids must be int64, got {ids.dtype}")
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= size):
+        raise ShapeError(f"{name} ids must be in [0, {size_key}={size}), got [{int(ids.min())}, "
+                         f"{int(ids.max())}]; raise {size_key}")
 
 
 def check_range(value: Any, name: str, low: float | None = None, high: float | None = None,

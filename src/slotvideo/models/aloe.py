@@ -51,11 +51,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from slotvideo.data.batch import Batch
-from slotvideo.errors import ConfigError, DataError, ShapeError, check_range, check_shape
+from slotvideo.errors import ConfigError, DataError, ShapeError, check_range, check_shape, check_token_ids
 from slotvideo.models.aloe_masking import SCHEMES, check_scheme, sample_masks
 from slotvideo.models.base import Output, ParamGroup, VideoModel
 from slotvideo.models.monet import Monet
-from slotvideo.models.reasoning_task import (TASKS, MixedLogits, ReasoningTask, check_word_ids, choice_pairs,
+from slotvideo.models.reasoning_task import (TASKS, MixedLogits, ReasoningTask, choice_pairs,
                                              expected_grid_distance, output_logits, scatter_pairs, select_rows)
 from slotvideo.nn.encoders import ResNet
 from slotvideo.nn.mlp import MLP
@@ -352,7 +352,7 @@ class Aloe(ReasoningTask, VideoModel):
 
     # ------------------------------------------------------------------ tokens and transformer
     def _word_tokens(self, ids: Tensor, segment: int) -> Tensor:
-        check_word_ids(ids, self.cfg.vocab_size, "question" if segment == 0 else "choice")
+        check_token_ids(ids, self.cfg.vocab_size, "question" if segment == 0 else "choice")
         ids_onehot = ids.new_zeros(*ids.shape, 4, dtype=torch.float)
         ids_onehot[..., segment] = 1.0     # segment: question [1, 0] / choice [0, 1]
         ids_onehot[..., 2] = 1.0           # modality: word [1, 0]

@@ -33,9 +33,9 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from slotvideo.data.batch import Batch
-from slotvideo.errors import ConfigError, DataError, check_shape
+from slotvideo.errors import ConfigError, DataError, check_shape, check_token_ids
 from slotvideo.models.base import Output, VideoModel
-from slotvideo.models.reasoning_task import (TASKS, MixedLogits, ReasoningTask, check_word_ids, choice_pairs,
+from slotvideo.models.reasoning_task import (TASKS, MixedLogits, ReasoningTask, choice_pairs,
                                              output_logits, scatter_pairs)
 from slotvideo.nn.encoders import ResNet
 from slotvideo.nn.mlp import MLP
@@ -54,7 +54,7 @@ class WordLSTM(nn.Module):
         self.lstm = nn.LSTM(embed_dim, hidden, num_layers=layers, batch_first=True)
 
     def forward(self, ids: Tensor) -> Tensor:
-        check_word_ids(ids, self.vocab_size, self.name)
+        check_token_ids(ids, self.vocab_size, self.name)
         lengths = (ids != 0).sum(-1).clamp(min=1).cpu()
         packed = pack_padded_sequence(self.embedding(ids), lengths, batch_first=True, enforce_sorted=False)
         _, (h, _) = self.lstm(packed)

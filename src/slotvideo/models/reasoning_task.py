@@ -123,15 +123,6 @@ def expected_grid_distance(logits: Tensor, labels: Tensor) -> Tensor:
     return (logits.softmax(-1) * dist.to(logits.dtype)).sum(-1)
 
 
-def check_word_ids(ids: Tensor, vocab_size: int, name: str) -> None:
-    """Question / choice token ids must be int64 in ``[0, model.vocab_size)`` (0 = padding)."""
-    if ids.dtype != torch.long:
-        raise ShapeError(f"{name} token ids must be int64, got {ids.dtype}")
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
-        raise ShapeError(f"{name} word ids must be in [0, model.vocab_size={vocab_size}), got "
-                         f"[{int(ids.min())}, {int(ids.max())}]; raise model.vocab_size")
-
-
 class ReasoningTask:
     """Loss and metrics of the CLEVRER / CATER tasks for a model with ``cfg.task`` and ``task_logits``."""
 

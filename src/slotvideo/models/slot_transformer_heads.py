@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from slotvideo.errors import ConfigError, ShapeError, check_range, check_shape
+from slotvideo.errors import ConfigError, check_range, check_shape, check_token_ids
 from slotvideo.nn.autoregressive import SummaryToken, TokenDecoder
 from slotvideo.nn.mlp import MLP
 from slotvideo.nn.position import sinusoidal_encoding
@@ -35,14 +35,6 @@ def pooled_masks(masks: Tensor, grid: int) -> Tensor:
     lead = masks.shape[:-2]
     pooled = F.adaptive_avg_pool2d(masks.reshape(-1, 1, *masks.shape[-2:]), grid)
     return pooled.reshape(*lead, grid * grid)
-
-
-def _check_ids(tokens: Tensor, vocab: int, name: str) -> None:
-    if tokens.dtype != torch.long:
-        raise ShapeError(f"{name} must be int64 token ids, got {tokens.dtype}")
-    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab):
-        raise ShapeError(f"{name} ids must be in [0, {vocab - 1}] (raise the model's vocab size), "
-                         f"got [{int(tokens.min())}, {int(tokens.max())}]")
 
 
 class TaskHead(nn.Module):
@@ -91,7 +83,7 @@ class TaskHead(nn.Module):
                 raise ConfigError(f"the batch has {name} but the model was built without a {name} vocabulary "
                                   f"(model.{'question' if name == 'question' else 'choice'}_vocab_size)")
             ids = ids.reshape(b, -1)
-            _check_ids(ids, table.num_embeddings, name)
+            check_token_ids(ids, table.num_embeddings, name, f"model.{name.rstrip('s')}_vocab_size")
             tokens.append(table(ids))
             pads.append(ids == 0)
         tokens += [slots.flatten(1, 2), frames]
@@ -167,7 +159,7 @@ class QuestionPrediction(nn.Module):
     def forward(self, z: Tensor, answer: Tensor, question: Tensor) -> Tensor:
         """``z [B, T, K, Z]``, answer ids ``[B]`` (< num_answers), question ``[B, L]`` -> loss ``[B]``."""
         check_shape(answer, "B", "question-prediction answer ids", B=z.shape[0])
-        _check_ids(answer, self.num_answers, "question-prediction answer")
+        check_token_ids(answer, self.num_answers, "question-prediction answer", "the answer vocabulary size")
         tokens = torch.cat([self.answer_embed(answer)[:, None], self.latent_proj(z).flatten(1, 2)], dim=1)
         logits = self.decoder(self.summary(tokens), question)
         return self.decoder.loss(logits, question)
