@@ -13,7 +13,7 @@ from slotvideo.data.clevrer import ClevrerPredictions, read_questions
 from slotvideo.data.fixtures import write_cater, write_clevrer
 from slotvideo.data.vocab import DESCRIPTIVE_ANSWERS
 from slotvideo.errors import DataError
-from slotvideo.eval.evaluate import answering, check_submission_source, merge_submission
+from slotvideo.eval.submission import answering, check_submission_source, merge_submission
 from slotvideo.models.cnn_lstm import CnnLstm
 
 CONFIG = """\
