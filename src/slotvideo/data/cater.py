@@ -54,6 +54,11 @@ CATER_SPEC = {"root": ("str?", None), "task": ("str", "localize"), "camera": ("s
               "clips_per_video": ("int", 1), **CLIP_SPEC}
 
 
+def task_classes(task: str, grid: int = 6) -> int:
+    """Label classes of a CATER task: ``grid x grid`` cells for ``localize``, else the task's fixed count."""
+    return grid * grid if task == "localize" else TASK_CLASSES[task]
+
+
 def variant_name(actions: str, camera: str) -> str:
     if actions not in ACTIONS:
         raise ConfigError(f"cater param 'actions' must be one of {list(ACTIONS)}, got {actions!r}")
@@ -119,7 +124,7 @@ class Cater(Dataset):
         if camera not in CAMERA_CHOICES:
             raise ConfigError(f"cater param 'camera' must be one of {list(CAMERA_CHOICES)}, got {camera!r}")
         self.task, self.grid, self.clips, self.camera = task, grid, clips_per_video, camera
-        self.num_classes = grid * grid if task == "localize" else TASK_CLASSES[task]
+        self.num_classes = task_classes(task, grid)
         actions = actions or ("all_actions" if task == "localize" else "max2action")
         self.sources: list[tuple[str, Path, Path]] = []
         self.listed = self.missing = 0

@@ -51,7 +51,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from slotvideo.data.batch import Batch
-from slotvideo.data.cater import TASK_CLASSES as CATER_TASK_CLASSES
+from slotvideo.data.cater import TASK_CLASSES as CATER_TASK_CLASSES, task_classes
 from slotvideo.errors import ConfigError, ShapeError, check_range, check_shape
 from slotvideo.metrics.ari import fg_ari
 from slotvideo.metrics.cater import grid_l1_distance, top_k_accuracy
@@ -97,8 +97,8 @@ class Encoded(NamedTuple):
 def data_classes(name: str | None, params: Any) -> int | None:
     """How many classes the configured dataset's labels have, when the config says (else ``None``)."""
     if name in ("cater", "cater-mini"):
-        task, grid = params.get("task", "localize"), int(params.get("grid", 6))
-        return grid * grid if task == "localize" else CATER_TASK_CLASSES.get(task)
+        task = params.get("task", "localize")
+        return task_classes(task, int(params.get("grid", 6))) if task in CATER_TASK_CLASSES else None
     return int(params["num_classes"]) if params.get("num_classes") is not None else None
 
 
