@@ -78,3 +78,13 @@ def test_optim_sections_replace_the_default(config_file: Path) -> None:
     assert sorted(cfg.optim) == ["decoder", "main"] and cfg.optim.decoder.momentum == 0.9
     cfg = config_from_yaml(config_file.read_text().split("optim:")[0])
     assert list(cfg.optim) == ["main"] and cfg.optim.main.name == "adam"
+
+
+def test_empty_mapping_override_replaces_the_files_mapping() -> None:
+    # a plain merge of {} would keep the file's model.monet keys; "key={}" must empty the mapping
+    root = Path(__file__).resolve().parents[2]
+    cfg = load_config(root / "configs" / "aloe" / "clevrer_mini.yaml",
+                      ["model.frontend=resnet", "model.monet={}", "model.monet_pretrain_steps=0"])
+    assert cfg.model.frontend == "resnet" and dict(cfg.model.monet) == {}
+    with pytest.raises(ConfigError, match="model.monet"):
+        load_config(root / "configs" / "aloe" / "clevrer_mini.yaml", ["model.frontend=resnet"])

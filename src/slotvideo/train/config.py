@@ -2,7 +2,8 @@
 
 A config file names a model and a dataset from the registry; nothing in it is code (no import
 paths, no ``eval``). Loading merges, in order: the schema defaults, the YAML file, then the
-command-line overrides (``OmegaConf.from_dotlist`` semantics: ``train.steps=10``). Every key is
+command-line overrides (``OmegaConf.from_dotlist`` semantics: ``train.steps=10``; ``key={}`` empties a
+mapping instead of merging nothing into it, e.g. ``model.monet={}``). Every key is
 checked against the schema before anything is built, so a typo or a wrong type fails at once with
 a :class:`~slotvideo.errors.ConfigError` naming the full dotted key::
 
@@ -164,7 +165,12 @@ def config_from_yaml(text: str, overrides: typing.Sequence[str] = (), source: st
         raise ConfigError(f"{source}: not valid YAML: {_one_line(e)}") from None
     if not isinstance(raw, DictConfig):
         raise ConfigError(f"{source}: the top level must be a mapping of keys, got a list")
-    merged = OmegaConf.merge(raw, parse_overrides(overrides))
+    parsed = parse_overrides(overrides)
+    for item in overrides:      # "key={}" replaces the mapping (a merge would keep the file's keys)
+        key, value = item.split("=", 1)
+        if value.strip() == "{}" and OmegaConf.select(raw, key) is not None:
+            OmegaConf.update(raw, key, {}, merge=False)
+    merged = OmegaConf.merge(raw, parsed)
     try:
         data = OmegaConf.to_container(merged, resolve=True)
     except OmegaConfBaseException as e:
