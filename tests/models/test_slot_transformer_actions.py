@@ -12,6 +12,7 @@ from slotvideo.cli import main
 from slotvideo.data.batch import Batch
 from slotvideo.data.cater import TASK_CLASSES
 from slotvideo.errors import ConfigError, ShapeError
+from slotvideo.metrics.average_precision import RANKING
 from slotvideo.models.slot_transformer import SlotTransformer
 from slotvideo.train.config import build_model, load_config, plain
 
@@ -116,6 +117,11 @@ def test_evaluate_batch_reports_top1_top5(kind):
         assert m.accuracy("classes", logits, b.label)[f"top{k}"].tolist() == expected
     if kind == "multi":
         assert 0 <= float(res["label_accuracy"].min()) and float(res["label_accuracy"].max()) <= 1
+        # the split-level mAP gets the logits and labels of every sample
+        assert torch.equal(res[RANKING + "map"][:, 1], b.label.float())
+        assert res[RANKING + "map"].shape == (B, 2, C) and bool(res[RANKING + "map"][:, 0].isfinite().all())
+    else:
+        assert RANKING + "map" not in res
 
 
 def test_multi_label_hits_by_hand():
@@ -150,3 +156,6 @@ def test_train_and_evaluate_end_to_end(config, data, tmp_path, capsys):
     assert result["step"] == 2 and 0 <= metrics["top1"] <= 1
     if config == ACTIONS:
         assert 0 <= metrics["top5"] <= 1 and 0 <= metrics["label_accuracy"] <= 1
+        assert 0 <= metrics["map"] <= 1 and result["counts"]["map"] == result["num_samples"]
+    else:
+        assert "map" not in metrics

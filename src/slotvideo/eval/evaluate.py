@@ -2,7 +2,10 @@
 
 ``model.evaluate_batch(batch) -> {name: [B] tensor}`` gives one value per sample; the mean skips
 NaN values (a metric undefined for a sample, e.g. FG-ARI of a frame without objects) and reports
-how many samples were scored. The same averaging serves the training loop's periodic ``val/``
+how many samples were scored. A metric of the whole split rather than of samples, the multi-label mAP
+of CATER's action tasks, comes as an entry ``"ranking:<name>"`` of ``[B, 2, C]`` scores and labels that
+is gathered and scored once at the end (:mod:`slotvideo.metrics.average_precision`; one process only:
+the training loop's multi-GPU ``val/`` logs leave it out). The same averaging serves the training loop's periodic ``val/``
 logs (over ``train.eval_batches`` batches, summed over ranks) and ``slotvideo evaluate`` (the whole
 split), which writes ``runs/<name>/eval.json``::
 
@@ -32,6 +35,7 @@ import torch
 from torch import Tensor
 
 from ..errors import SlotvideoError
+from ..metrics.average_precision import RANKING, mean_average_precision
 
 
 class NanMean:
@@ -40,11 +44,15 @@ class NanMean:
     def __init__(self) -> None:
         self.sums: dict[str, Tensor] = {}
         self.counts: dict[str, Tensor] = {}
+        self.rankings: dict[str, list[Tensor]] = {}
         self.samples = 0
 
     def add(self, values: dict[str, Tensor], batch_size: int) -> None:
         self.samples += batch_size
         for name, v in values.items():
+            if name.startswith(RANKING):
+                self.rankings.setdefault(name[len(RANKING):], []).append(v.detach().float().cpu())
+                continue
             v = v.detach().float()
             if v.dim() == 0:
                 v = v.expand(batch_size)
@@ -61,7 +69,8 @@ class NanMean:
                names: Sequence[str] | None = None) -> tuple[dict[str, float], dict[str, int], int]:
         """Means, counts and samples; ``all_reduce`` (a sum over ranks) combines processes.
 
-        With several ranks every rank must pass the same ``names`` (a rank may have seen no batch).
+        With several ranks every rank must pass the same ``names`` (a rank may have seen no batch); split-level
+        rankings (mAP) are scored only when there is one process (no ``all_reduce``).
         """
         names = sorted(self.sums) if names is None else list(names)
         device = next(iter(self.sums.values())).device if self.sums else torch.device("cpu")
@@ -75,6 +84,11 @@ class NanMean:
         for n, (s, c) in zip(names, stacked[:-1].tolist()):
             means[n] = s / c if c > 0 else math.nan
             counts[n] = int(c)
+        if all_reduce is None:
+            for n, parts in self.rankings.items():
+                pairs = torch.cat(parts)
+                means[n] = mean_average_precision(pairs[:, 0], pairs[:, 1])
+                counts[n] = len(pairs)
         return means, counts, int(stacked[-1, 0].item())
 
 

@@ -1,6 +1,7 @@
 """Pure tensor metrics: segmentation (ARI, FG-ARI, mBO, Hungarian mIoU), reconstruction (MSE, PSNR),
-CATER localization and CLEVRER question answering. See ``docs/metrics.md`` for definitions and edge cases."""
+CATER localization and multi-label mAP, CLEVRER question answering. See ``docs/metrics.md`` for definitions and edge cases."""
 from slotvideo.metrics.ari import ari, average_scores, contingency_table, fg_ari
+from slotvideo.metrics.average_precision import average_precision, mean_average_precision
 from slotvideo.metrics.cater import (
     CATER_GRID,
     average_clip_scores,
@@ -19,6 +20,6 @@ __all__ = [
     "mean_best_overlap", "hungarian_miou", "linear_sum_assignment",
     "mse", "psnr",
     "CATER_GRID", "position_to_class", "class_to_cell", "top_k_accuracy", "grid_l1_distance",
-    "average_clip_scores", "cater_localization",
+    "average_clip_scores", "cater_localization", "average_precision", "mean_average_precision",
     "QUESTION_TYPES", "MULTIPLE_CHOICE_TYPES", "question_type_ids", "ClevrerAccuracy",
 ]

@@ -54,6 +54,7 @@ from slotvideo.data.batch import Batch
 from slotvideo.data.cater import TASK_CLASSES as CATER_TASK_CLASSES, task_classes
 from slotvideo.errors import ConfigError, ShapeError, check_range, check_shape
 from slotvideo.metrics.ari import fg_ari
+from slotvideo.metrics.average_precision import RANKING, ranking
 from slotvideo.metrics.cater import grid_l1_distance, top_k_accuracy
 from slotvideo.models.base import Output, VideoModel
 from slotvideo.models.slot_transformer_heads import ObjectPrediction, QuestionPrediction, TaskHead
@@ -458,8 +459,8 @@ class SlotTransformer(VideoModel):
         """Per-sample scores ``[B]``: answer / choice accuracy, or top-1 / top-5 (and grid L1 when localizing).
 
         Multi-hot labels (CATER's action tasks) give per-class ``label_accuracy`` and top-k hits (any true
-        class among the k highest logits). CATER scores these tasks by mAP over the whole split, which is not
-        a per-sample number and is not computed here.
+        class among the k highest logits). CATER scores these tasks by mAP over the whole split:
+        :meth:`evaluate_batch` hands the logits and labels to the evaluation for that (``map``).
         """
         if output == "multiple_choice":
             return {"choice_accuracy": ((logits > 0).long() == target.reshape(-1)).float()}
@@ -488,6 +489,8 @@ class SlotTransformer(VideoModel):
         target = self._target(batch)
         if out.logits is not None and target is not None:
             res.update(self.accuracy(out.extra["output"], out.logits, target))
+            if target.dim() == 2:       # multi-hot action labels: mAP over the split
+                res[RANKING + "map"] = ranking(out.logits, target)
         if has_key(batch, "segmentation"):
             res["fg_ari"] = fg_ari(batch["segmentation"], out.masks, per="video").float()
         return res
