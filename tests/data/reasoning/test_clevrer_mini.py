@@ -168,3 +168,28 @@ def test_bad_params_and_registry() -> None:
         generate_clevrer_mini("/nonexistent", 2, size=4)
     assert split_indices(8) == {"train": [0, 1, 2, 3], "val": [10000, 10001], "test": [15000, 15001]}
     assert lookup("generator", "clevrer-mini").writes_layout
+
+
+def test_removed_object_and_hard_counterfactuals() -> None:
+    from slotvideo.data.reasoning.executor import ProgramError, hard_counterfactual
+
+    kinds: Counter[bool] = Counter()
+    for ann, questions in _scenes(25):
+        ex = Executor(ann)
+        for q in questions:
+            if q["question_type"] != "counterfactual":
+                continue
+            program = q["program"]
+            obj = ex.removed_object(program)
+            # brute force: the one object with every attribute the prefix filters on
+            prefix = program[:program.index("get_counterfact")]
+            names = {t for t in prefix if t not in ex.modules}
+            match = [o["object_id"] for o in ann["object_property"]
+                     if names <= {o["color"], o["material"], o["shape"]}]
+            assert match == [obj], (program, match)
+            collides = any(obj in c["object_ids"] for c in ann["collision"])
+            assert hard_counterfactual(ann, program) is collides
+            kinds[collides] += 1
+    assert kinds[True] > 0 and kinds[False] > 0
+    with pytest.raises(ProgramError, match="not a counterfactual"):
+        Executor(_scenes(1)[0][0]).removed_object(["objects", "unique"])

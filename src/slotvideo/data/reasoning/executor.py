@@ -110,6 +110,24 @@ class Executor:
 
     def run(self, program: list[str]) -> Any:
         """The value on top of the stack after running ``program`` (answers are strings)."""
+        stack = self._execute(program)
+        if len(stack) != 1:
+            raise ProgramError(f"program leaves {len(stack)} values on the stack: {program}")
+        return stack[0]
+
+    def removed_object(self, program: list[str]) -> int:
+        """The object a counterfactual question removes: the object argument of its ``get_counterfact``."""
+        if "get_counterfact" not in program:
+            raise ProgramError(f"not a counterfactual program (no get_counterfact): {program}")
+        stack = self._execute(list(program[:program.index("get_counterfact")]))
+        if len(stack) < 2:
+            raise ProgramError(f"get_counterfact needs 2 arguments, the stack holds {len(stack)}")
+        obj = stack[-1]
+        if not isinstance(obj, int) or isinstance(obj, bool) or not 0 <= obj < self.n:
+            raise ProgramError(f"get_counterfact expects an object, got {obj!r}")
+        return obj
+
+    def _execute(self, program: list[str]) -> list[Any]:
         stack: list[Any] = []
         for token in program:
             if token not in self.modules:
@@ -121,9 +139,7 @@ class Executor:
             args = stack[len(stack) - nargs:]
             del stack[len(stack) - nargs:]
             stack.append(fn(*args))
-        if len(stack) != 1:
-            raise ProgramError(f"program leaves {len(stack)} values on the stack: {program}")
-        return stack[0]
+        return stack
 
     def answer(self, question: dict[str, Any]) -> str | list[str]:
         """The answer of a question dict: a word (descriptive) or ``"correct"/"wrong"`` per choice."""
@@ -255,4 +271,11 @@ def answer_accuracy(annotation: dict[str, Any], questions: list[dict[str, Any]])
     return right / max(1, len(questions))
 
 
-__all__ = ["Executor", "ProgramError", "answer_accuracy"]
+def hard_counterfactual(annotation: dict[str, Any], program: list[str]) -> bool:
+    """Aloe appendix B's hard subset: the counterfactual question removes an object that collides with
+    another object in the (observed) video, so it cannot be answered by reading off the collisions."""
+    obj = Executor(annotation).removed_object(list(program))
+    return any(obj in c["object_ids"] for c in annotation.get("collision", []))
+
+
+__all__ = ["Executor", "ProgramError", "answer_accuracy", "hard_counterfactual"]
