@@ -106,6 +106,14 @@ def hard_counterfactual_accuracy(ds, preds) -> dict[str, float]:
             "hard_counterfactual_questions": total}
 
 
+def monet_scores(run_dir: Path, num: int = 64) -> dict[str, float]:
+    """MONet's own held-out numbers: FG-ARI of its attention masks against the generated instance masks."""
+    from slotvideo.eval.evaluate import evaluate_run
+
+    result = evaluate_run(run_dir, ["data.params.masks=true", f"data.val.num={num}"], device="cpu", write=False)
+    return {k: v for k, v in result["metrics"].items() if v is not None}
+
+
 def attention_png(run_dir: Path, path: Path) -> None:
     """Appendix C: CLS attention (last layer, mean over heads) on each MONet object of one val video."""
     import matplotlib
@@ -222,6 +230,7 @@ def main() -> int:
         if name == "aloe":
             attention_png(run, ROOT / "docs" / "img" / "aloe_attention.png")
     rows = json.loads(results.read_text())
+    monet_eval = monet_scores(monet)
     monet_steps, monet_s, _ = finished_steps(monet)
     monet_loss = [json.loads(x) for x in (monet / "metrics.jsonl").read_text().splitlines() if '"loss"' in x]
     header = ("| variant | steps | " + " | ".join(k.replace("_", " ") for k in KEYS) + " | train s |\n|---|---|"
@@ -232,7 +241,8 @@ def main() -> int:
     md = (f"## Aloe on clevrer-mini (`benchmarks/aloe_clevrer.py`)\n\n{machine()}; commit {git_commit()}; "
           f"1 torch thread per run, seed 0.\n\n`{command()}`\n\n"
           f"MONet: {monet_steps} steps ({monet_s / 60:.0f} min; loss {monet_loss[0]['loss']:.0f} -> "
-          f"{monet_loss[-1]['loss']:.0f}) on the frames of {monet_videos} generated videos, then frozen. Each variant trains on descriptive and multiple-choice "
+          f"{monet_loss[-1]['loss']:.0f}) on the frames of {monet_videos} generated videos, then frozen; on 64 val "
+          "videos: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(monet_eval.items())) + ". Each variant trains on descriptive and multiple-choice "
           f"questions together (task: mixed) from {args.videos} generated videos (32x32, 16 frames); "
           "accuracies on the val split, per question (all options right) and per option, as the official "
           f"evaluation groups them; hard counterfactual = counterfactual questions whose removed object collides with "
