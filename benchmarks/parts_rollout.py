@@ -3,6 +3,8 @@
     python benchmarks/parts_rollout.py                  # the budget run written to docs/results.md
     python benchmarks/parts_rollout.py --budget 120     # seconds of training per model
     python benchmarks/parts_rollout.py --quick          # smoke run: a few steps, nothing written
+    python benchmarks/parts_rollout.py --budget 1e9 --max-steps 2000 --threads 1 \
+        --set model.initial_posterior=learned             # step-budget run, as in docs/results.md
 
 Both models train on ``configs/parts/camera_balls_rollout.yaml`` (4 burn-in frames then 12 predicted,
 actions given) and are scored on held-out 19-frame clips: 4 observed frames, then 15 roll-out steps with
@@ -74,16 +76,19 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=150.0, help="training seconds per model")
     parser.add_argument("--eval-num", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-steps", type=int, default=10**9)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides added to both models")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     if args.quick:
         args.budget, args.eval_num = 5.0, 8
 
     curves, steps, media = {}, {}, None
     for name, overrides in ROWS:
-        model, info = train_row("camera_balls_rollout", overrides, args.budget, 10**9 if not args.quick else 2,
-                                args.seed)
+        model, info = train_row("camera_balls_rollout", [*args.set, *overrides], args.budget,
+                                args.max_steps if not args.quick else 2, args.seed)
         curves[name], video, out = rollout_mse(model, info["cfg"], args.eval_num)
         steps[name] = info["steps"]
         print(json.dumps({"name": name, "steps": info["steps"], "mse": curves[name]}), flush=True)
@@ -107,8 +112,10 @@ def main() -> None:
     (OUT / "parts_rollout.json").write_text(json.dumps({"mse": curves, "steps": steps}, indent=1))
     lines = ["## PARTS: roll-outs (4.2) and latent traversals (5.3)", "",
              f"`{command()}` (commit {git_commit()}; {machine()})", "",
-             f"Trained on Camera Balls, 4 burn-in + 12 predicted frames, {args.budget:.0f} s each on a shared CPU "
-             f"(PARTS {steps['PARTS']} steps, OP3 {steps['OP3']} steps); scored on {args.eval_num} held-out clips, "
+             f"Trained on Camera Balls, 4 burn-in + 12 predicted frames, at most {args.max_steps} steps or "
+             f"{args.budget:.0f} s each with {args.threads} torch thread(s) on a shared CPU (PARTS {steps['PARTS']} "
+             f"steps, OP3 {steps['OP3']} steps; overrides on both: {' '.join(args.set) or 'none'}; seed "
+             f"{args.seed}); scored on {args.eval_num} held-out clips, "
              "4 observed frames then 15 roll-out steps with the recorded actions. MSE per roll-out step:", "",
              "| model | " + " | ".join(str(i + 1) for i in range(len(curves["PARTS"]))) + " |",
              "|---|" + "---|" * len(curves["PARTS"])]
