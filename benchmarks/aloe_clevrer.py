@@ -33,12 +33,15 @@ ALOE, CNN_LSTM = "configs/aloe/clevrer_mini_mixed.yaml", "configs/cnn_lstm/clevr
 #: name -> (config, switches); Aloe variants run on the frozen MONet
 VARIANTS = {
     "aloe": (ALOE, []),
-    "no_aux": (ALOE, ["model.aux_weight=0.0"]),
+    # without the auxiliary loss the whole batch is supervised: halve it so that every variant sees the same
+    # 8 labelled samples per step (the paper's supervised sub-batch); the same for CNN+LSTM, which has no aux loss
+    "no_aux": (ALOE, ["model.aux_weight=0.0", "data.batch_size=8"]),
     "hierarchical": (ALOE, ["model.encoder=hierarchical"]),
     "mlp": (ALOE, ["model.encoder=mlp", "model.num_frames=16", "model.ablation_mlp_hidden=[256,256,256,256]"]),
-    "resnet": (ALOE, ["model.frontend=resnet", "model.monet={}", "model.monet_pretrain_steps=0", "model.resolution=32"]),
+    "resnet": (ALOE, ["model.frontend=resnet", "model.monet={}", "model.monet_pretrain_steps=0",
+                      "model.resolution=32"]),
     "contrastive": (ALOE, ["model.aux_loss=contrastive"]),
-    "cnn_lstm": (CNN_LSTM, ["data.params.task=mixed", "data.params.max_choices=4"]),
+    "cnn_lstm": (CNN_LSTM, ["data.params.task=mixed", "data.params.max_choices=4", "data.batch_size=8"]),
 }
 TYPES = ("descriptive", "explanatory", "predictive", "counterfactual")
 KEYS = ["descriptive", "explanatory_per_question", "predictive_per_question", "counterfactual_per_question",
