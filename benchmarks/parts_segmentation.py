@@ -201,12 +201,13 @@ def report(results: list[dict], unroll: dict, args: Any) -> str:
         "",
         f"`{command()}` (commit {git_commit()}; {machine()})",
         "",
-        f"Each row trains for {args.max_steps} steps or {args.budget:.0f} s of wall time, whichever comes first, "
-        f"with {args.threads} torch thread(s) on a CPU shared with other training runs (the paper trains up to "
+        ("Each row trains for " + (f"{args.max_steps} steps" if args.budget >= 1e8 else
+                                   f"{args.max_steps} steps or {args.budget:.0f} s of wall time, whichever comes first,")
+         + f" with {args.threads} torch thread(s) on a CPU shared with other training runs (the paper trains up to "
         f"400k steps); overrides on every row: {' '.join(args.set) or 'none'}; numbers are one seed "
         f"({args.seed}), scored on "
         f"{args.eval_num} held-out clips. FG-ARI last = foreground ARI of the last frame (the paper's metric); "
-        "FG-ARI clip = over whole clips (slots must keep their objects).",
+        "FG-ARI clip = over whole clips (slots must keep their objects)."),
         "",
         "| model | data | steps | loss first -> last | FG-ARI last | FG-ARI clip | MSE |",
         "|---|---|---|---|---|---|---|",
