@@ -109,6 +109,31 @@ def hard_counterfactual_accuracy(ds, preds) -> dict[str, float]:
             "hard_counterfactual_questions": total}
 
 
+def majority_baseline(work: Path, data: list[str]) -> dict[str, float]:
+    """The answer-prior reference: the most common train answer (descriptive) and the most common train option
+    label of each multiple-choice type, scored on val like a model (no video, no question read)."""
+    from collections import Counter
+
+    from slotvideo.train.config import load_config
+    from slotvideo.train.run import open_split
+
+    def questions(split: str, task: str) -> list:
+        cfg = load_config(ALOE, [f"data.cache_dir={work / 'cache'}", f"data.params.task={task}", *data])
+        return open_split(cfg, split).questions
+
+    train, val = questions("train", "descriptive"), questions("val", "descriptive")
+    answer = Counter(q.answer for q in train if q.type_name == "descriptive").most_common(1)[0][0]
+    val_desc = [q for q in val if q.type_name == "descriptive"]
+    row = {"descriptive": sum(q.answer == answer for q in val_desc) / len(val_desc)}
+    for kind in TYPES[1:]:
+        label = Counter(c.correct for q in train if q.type_name == kind for c in q.choices).most_common(1)[0][0]
+        val_mc = [q for q in val if q.type_name == kind]
+        options = [c.correct == label for q in val_mc for c in q.choices]
+        row[f"{kind}_per_option"] = sum(options) / len(options)
+        row[f"{kind}_per_question"] = sum(all(c.correct == label for c in q.choices) for q in val_mc) / len(val_mc)
+    return row
+
+
 def monet_scores(run_dir: Path, num: int = 64) -> dict[str, float]:
     """MONet's own held-out numbers: FG-ARI of its attention masks against the generated instance masks."""
     from slotvideo.eval.evaluate import evaluate_run
@@ -199,7 +224,7 @@ def main() -> int:
     p.add_argument("--monet-steps", type=int, default=1500)
     p.add_argument("--monet-frames", type=int, default=2, help="frames per video in each MONet batch")
     p.add_argument("--aloe-steps", type=int, default=600)
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--label-fractions", nargs="*", type=float, default=[])
     args = p.parse_args()
     work = Path(args.work).resolve()
@@ -234,12 +259,15 @@ def main() -> int:
             attention_png(run, ROOT / "docs" / "img" / "aloe_attention.png")
     rows = json.loads(results.read_text())
     monet_eval = monet_scores(monet)
+    prior = majority_baseline(work, data)
     monet_steps, monet_s, _ = finished_steps(monet)
     monet_loss = [json.loads(x) for x in (monet / "metrics.jsonl").read_text().splitlines() if '"loss"' in x]
     header = ("| variant | steps | " + " | ".join(k.replace("_", " ") for k in KEYS) + " | train s |\n|---|---|"
               + "---|" * (len(KEYS) + 1))
     lines = [f"| {n} | {r['steps']} | " + " | ".join(f"{r[k]:.3f}" if isinstance(r.get(k), float) else "-" for k in KEYS)
              + f" | {r['train_s']:.0f} |" for n, r in rows.items()]
+    lines.append("| majority answer (no model) | - | " + " | ".join(f"{prior[k]:.3f}" if k in prior else "-" for k in KEYS)
+                 + " | - |")
     n_hard = next(iter(rows.values())).get("hard_counterfactual_questions", "?")
     md = (f"## Aloe on clevrer-mini (`benchmarks/aloe_clevrer.py`)\n\n{machine()}; commit {git_commit()}; "
           f"1 torch thread per run, seed 0.\n\n`{command()}`\n\n"
@@ -251,7 +279,8 @@ def main() -> int:
           f"evaluation groups them; hard counterfactual = counterfactual questions whose removed object collides with "
           f"another (appendix B; {n_hard} val questions). The paper trains for ~500k steps; these are CPU budgets.\n\n"
           f"{header}\n" + "\n".join(lines) + "\n\nClaims (one seed; differences of a few points are noise "
-          "at this size):\n\n" + "\n".join(claims(rows) or ["* (no pair of rows to compare yet)"])
+          "at this size; a per-option accuracy equal to the majority row's means the head gave every option the "
+          "same answer):\n\n" + "\n".join(claims(rows) or ["* (no pair of rows to compare yet)"])
           + "\n\nCLS attention over MONet's objects for one val video: `docs/img/aloe_attention.png`.\n")
     write_section("aloe", md)
     print(md)
