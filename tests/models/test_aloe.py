@@ -165,6 +165,12 @@ def test_sub_batches_and_label_fraction():
     assert (labelled_videos(ids, 0.25) <= labelled_videos(ids, 0.5)).all()   # nested subsets
     none = model(aux_weight=0.0, label_fraction=0.0)(batch())
     assert "supervised" not in none.terms and "aux" not in none.terms
+    # no MONet trained alongside: a batch with nothing to learn from is a zero step, not an error
+    m = model(frontend="resnet", aux_weight=0.0, label_fraction=0.0)
+    none = m(batch())
+    none.loss.backward()
+    assert none.loss.item() == 0.0
+    assert all(p.grad is not None and not p.grad.any() for p in m.parameters() if p.requires_grad)
 
 
 def test_cater_l1_loss_is_the_expected_grid_distance():

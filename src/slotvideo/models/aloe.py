@@ -473,6 +473,10 @@ class Aloe(ReasoningTask, VideoModel):
             aux, share = self.masked_prediction(select_rows(batch, index), latents[index])
             loss = loss + self.cfg.aux_weight * aux
             terms.update(aux=aux.detach(), target_share=share)
+        if not loss.requires_grad:
+            # nothing to learn from in this batch (no labelled video, no aux sub-batch: label_fraction < 1 with
+            # aux_weight 0): a zero loss still tied to the parameters, so backward and DDP see every one
+            loss = loss + sum(p.sum() for p in self.parameters() if p.requires_grad) * 0.0
         return Output(loss=loss, terms=terms, slots=latents, **output_logits(logits))
 
     @staticmethod
