@@ -112,9 +112,11 @@ def main() -> None:
     (OUT / "parts_rollout.json").write_text(json.dumps({"mse": curves, "steps": steps}, indent=1))
     lines = ["## PARTS: roll-outs (4.2) and latent traversals (5.3)", "",
              f"`{command()}` (commit {git_commit()}; {machine()})", "",
-             f"Trained on Camera Balls, 4 burn-in + 12 predicted frames, at most {args.max_steps} steps or "
-             f"{args.budget:.0f} s each with {args.threads} torch thread(s) on a shared CPU (PARTS {steps['PARTS']} "
-             f"steps, OP3 {steps['OP3']} steps; overrides on both: {' '.join(args.set) or 'none'}; seed "
+             "Trained on Camera Balls, 4 burn-in + 12 predicted frames, "
+             + (f"{args.max_steps} steps" if args.budget >= 1e8 else
+                f"at most {args.max_steps} steps or {args.budget:.0f} s")
+             + f" each with {args.threads} torch thread(s) on a shared CPU (PARTS {steps['PARTS']} steps, "
+             f"OP3 {steps['OP3']} steps; overrides on both: {' '.join(args.set) or 'none'}; seed "
              f"{args.seed}); scored on {args.eval_num} held-out clips, "
              "4 observed frames then 15 roll-out steps with the recorded actions. MSE per roll-out step:", "",
              "| model | " + " | ".join(str(i + 1) for i in range(len(curves["PARTS"]))) + " |",
