@@ -89,16 +89,16 @@ def score(run_dir: Path, work: Path) -> dict:
 
 def hard_counterfactual_accuracy(ds, preds) -> dict[str, float]:
     """Appendix B: per-question accuracy on counterfactual questions whose removed object collides."""
-    from slotvideo.data.reasoning.executor import hard_counterfactual
+    from slotvideo.data.reasoning.executor import Executor
 
     right = total = 0
-    annotations: dict[int, dict] = {}
+    executors: dict[int, Executor] = {}
     for q in ds.questions:
         if q.type_name != "counterfactual" or q.scene_index not in ds.files.annotations:
             continue
-        if q.scene_index not in annotations:
-            annotations[q.scene_index] = json.loads(ds.files.annotations[q.scene_index].read_text())
-        if not hard_counterfactual(annotations[q.scene_index], list(q.program)):
+        if q.scene_index not in executors:
+            executors[q.scene_index] = Executor(json.loads(ds.files.annotations[q.scene_index].read_text()))
+        if not executors[q.scene_index].hard_counterfactual(list(q.program)):
             continue
         flags = [preds.options.get((q.scene_index, q.question_id, c.choice_id)) for c in q.choices]
         if any(f is None for f in flags):

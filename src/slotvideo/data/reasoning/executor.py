@@ -63,6 +63,7 @@ class Executor:
         self.vis = visibility(annotation)
         self.mov = moving(annotation)
         self.events_ = video_events(annotation)
+        self.collisions = [tuple(c["object_ids"]) for c in annotation.get("collision", [])]
         extra = annotation.get(EXTRA, {})
         self.unseen = collision_events(extra.get("future_collision", []))
         self.cf = {c["removed_object_id"]: collision_events(c["collision"]) for c in extra.get("counterfactual", [])}
@@ -126,6 +127,12 @@ class Executor:
         if not isinstance(obj, int) or isinstance(obj, bool) or not 0 <= obj < self.n:
             raise ProgramError(f"get_counterfact expects an object, got {obj!r}")
         return obj
+
+    def hard_counterfactual(self, program: list[str]) -> bool:
+        """Aloe appendix B's hard subset: the counterfactual question removes an object that collides with
+        another object in the (observed) video, so it cannot be answered by reading off the collisions."""
+        obj = self.removed_object(program)
+        return any(obj in ids for ids in self.collisions)
 
     def _execute(self, program: list[str]) -> list[Any]:
         stack: list[Any] = []
@@ -272,10 +279,8 @@ def answer_accuracy(annotation: dict[str, Any], questions: list[dict[str, Any]])
 
 
 def hard_counterfactual(annotation: dict[str, Any], program: list[str]) -> bool:
-    """Aloe appendix B's hard subset: the counterfactual question removes an object that collides with
-    another object in the (observed) video, so it cannot be answered by reading off the collisions."""
-    obj = Executor(annotation).removed_object(list(program))
-    return any(obj in c["object_ids"] for c in annotation.get("collision", []))
+    """:meth:`Executor.hard_counterfactual` for one annotation (build an :class:`Executor` once to ask many)."""
+    return Executor(annotation).hard_counterfactual(program)
 
 
 __all__ = ["Executor", "ProgramError", "answer_accuracy", "hard_counterfactual"]
