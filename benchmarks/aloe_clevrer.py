@@ -65,22 +65,32 @@ def train_run(config: str, name: str, work: Path, steps: int, overrides: list[st
     return run_dir
 
 
-def score(run_dir: Path, work: Path) -> dict:
-    """Per-question / per-option accuracy per type on the val split, grouped by question."""
-    from slotvideo.data import open_dataset
-    from slotvideo.data.batch import collate
-    from slotvideo.data.clevrer import ClevrerPredictions
+def load_run(run_dir: Path):
+    """The stored config and the trained model of a run."""
     from slotvideo.train.checkpoint import load_model, read_checkpoint
     from slotvideo.train.config import config_from_yaml
 
-    cfg = config_from_yaml(read_checkpoint(run_dir)["config_yaml"])
-    model = load_model(run_dir)
-    preds = ClevrerPredictions()
-    # a model trained on task: mixed answers both kinds; each is read with its single-task loader
+    return config_from_yaml(read_checkpoint(run_dir)["config_yaml"]), load_model(run_dir)
+
+
+def single_task(cfg, split: str, task: str):
+    """The run's data read with the single-task loader of one question kind (a mixed run answers both)."""
+    from slotvideo.data import open_dataset
+
     params = {k: v for k, v in dict(cfg.data.params).items() if k != "max_choices"}
+    return open_dataset(cfg.data.name, split, params={**params, "task": task}, cache_dir=cfg.data.cache_dir)
+
+
+def score(run_dir: Path, work: Path) -> dict:
+    """Per-question / per-option accuracy per type on the val split, grouped by question."""
+    from slotvideo.data.batch import collate
+    from slotvideo.data.clevrer import ClevrerPredictions
+
+    cfg, model = load_run(run_dir)
+    preds = ClevrerPredictions()
     with torch.no_grad():
         for task in ("descriptive", "multiple_choice"):
-            ds = open_dataset(cfg.data.name, "val", params={**params, "task": task}, cache_dir=cfg.data.cache_dir)
+            ds = single_task(cfg, "val", task)
             for start in range(0, len(ds), 32):
                 batch = collate([ds[i] for i in range(start, min(start + 32, len(ds)))])
                 preds.add(batch, model.task_logits(batch))
@@ -115,13 +125,10 @@ def majority_baseline(work: Path, data: list[str]) -> dict[str, float]:
     from collections import Counter
 
     from slotvideo.train.config import load_config
-    from slotvideo.train.run import open_split
 
-    def questions(split: str, task: str) -> list:
-        cfg = load_config(ALOE, [f"data.cache_dir={work / 'cache'}", f"data.params.task={task}", *data])
-        return open_split(cfg, split).questions
-
-    train, val = questions("train", "descriptive"), questions("val", "descriptive")
+    cfg = load_config(ALOE, [f"data.cache_dir={work / 'cache'}", *data])
+    # a split's question list holds both kinds whatever the loader's task
+    train, val = (single_task(cfg, split, "descriptive").questions for split in ("train", "val"))
     answer = Counter(q.answer for q in train if q.type_name == "descriptive").most_common(1)[0][0]
     val_desc = [q for q in val if q.type_name == "descriptive"]
     row = {"descriptive": sum(q.answer == answer for q in val_desc) / len(val_desc)}
@@ -147,16 +154,10 @@ def attention_png(run_dir: Path, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from slotvideo.data import open_dataset
     from slotvideo.data.batch import collate
-    from slotvideo.train.checkpoint import load_model, read_checkpoint
-    from slotvideo.train.config import config_from_yaml
 
-    cfg = config_from_yaml(read_checkpoint(run_dir)["config_yaml"])
-    model = load_model(run_dir)
-    params = {k: v for k, v in dict(cfg.data.params).items() if k != "max_choices"}
-    ds = open_dataset(cfg.data.name, "val", params={**params, "task": "multiple_choice"}, cache_dir=cfg.data.cache_dir)
-    batch = collate([ds[0]])
+    cfg, model = load_run(run_dir)
+    batch = collate([single_task(cfg, "val", "multiple_choice")[0]])
     with torch.no_grad():
         weights = model.cls_attention(batch)[0].mean(0)                   # [T, K]
         masks = model.frozen.segment(batch["video"])[0]                   # [T, K, H, W]
@@ -182,6 +183,11 @@ def attention_png(run_dir: Path, path: Path) -> None:
     plt.close(fig)
 
 
+def mc_mean(row: dict) -> float:
+    """Mean per-question accuracy over the three multiple-choice types."""
+    return sum(row[f"{t}_per_question"] for t in TYPES[1:]) / 3
+
+
 def claims(rows: dict[str, dict]) -> list[str]:
     """The issue's claims on these rows, met / missed (per-question accuracy; one seed)."""
     out = []
@@ -195,12 +201,9 @@ def claims(rows: dict[str, dict]) -> list[str]:
                 out.append(f"* Aloe beats {other} on explanatory, predictive and counterfactual questions: "
                            f"{'met' if met else 'missed'} ({'; '.join(wins)}).")
     if "aloe" in rows and "hierarchical" in rows:
-        a, h = (sum(rows[n][f"{t}_per_question"] for t in TYPES[1:]) / 3 for n in ("aloe", "hierarchical"))
+        a, h = mc_mean(rows["aloe"]), mc_mean(rows["hierarchical"])
         out.append(f"* global attention beats hierarchical (mean of the three multiple-choice types): "
                    f"{'met' if a > h else 'missed'} ({a:.3f} vs {h:.3f}).")
-    def mc_mean(row: dict) -> float:
-        return sum(row[f"{t}_per_question"] for t in TYPES[1:]) / 3
-
     pairs = {100: ("aloe", "no_aux")} if "aloe" in rows and "no_aux" in rows else {}
     for name in rows:
         if name.startswith("aloe_labels") and "no_aux" + name[4:] in rows:
