@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._results import command, git_commit, machine, write_section  # noqa: E402
-from benchmarks.parts_segmentation import loader, train_row  # noqa: E402
+from benchmarks.parts_segmentation import add_budget_args, budget_text, loader, train_row  # noqa: E402
 from slotvideo.data.video_io import write_video  # noqa: E402
 from slotvideo.viz.overlay import colorize_segmentation  # noqa: E402
 
@@ -73,13 +73,7 @@ def traversal(model: Any, cfg: Any, slot: int = 0, dims: int = 6, values: int = 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--budget", type=float, default=150.0, help="training seconds per model")
-    parser.add_argument("--eval-num", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-steps", type=int, default=10**9)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides added to both models")
-    parser.add_argument("--quick", action="store_true")
+    add_budget_args(parser, eval_num=32)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
@@ -112,12 +106,8 @@ def main() -> None:
     (OUT / "parts_rollout.json").write_text(json.dumps({"mse": curves, "steps": steps}, indent=1))
     lines = ["## PARTS: roll-outs (4.2) and latent traversals (5.3)", "",
              f"`{command()}` (commit {git_commit()}; {machine()})", "",
-             "Trained on Camera Balls, 4 burn-in + 12 predicted frames, "
-             + (f"{args.max_steps} steps" if args.budget >= 1e8 else
-                f"at most {args.max_steps} steps or {args.budget:.0f} s")
-             + f" each with {args.threads} torch thread(s) on a shared CPU (PARTS {steps['PARTS']} steps, "
-             f"OP3 {steps['OP3']} steps; overrides on both: {' '.join(args.set) or 'none'}; seed "
-             f"{args.seed}); scored on {args.eval_num} held-out clips, "
+             f"Trained on Camera Balls, 4 burn-in + 12 predicted frames, {budget_text(args)} (PARTS "
+             f"{steps['PARTS']} steps, OP3 {steps['OP3']} steps); scored on {args.eval_num} held-out clips, "
              "4 observed frames then 15 roll-out steps with the recorded actions. MSE per roll-out step:", "",
              "| model | " + " | ".join(str(i + 1) for i in range(len(curves["PARTS"]))) + " |",
              "|---|" + "---|" * len(curves["PARTS"])]

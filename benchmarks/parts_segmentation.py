@@ -153,17 +153,30 @@ def save_attention_png(frame: np.ndarray, maps: dict[str, np.ndarray], path: Pat
     plt.close(fig)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--budget", type=float, default=150.0, help="training seconds per row")
-    parser.add_argument("--max-steps", type=int, default=100000)
-    parser.add_argument("--eval-num", type=int, default=64)
+def add_budget_args(parser: argparse.ArgumentParser, eval_num: int) -> None:
+    """The training budget and scoring flags both PARTS benchmarks take."""
+    parser.add_argument("--budget", type=float, default=150.0, help="training seconds per model")
+    parser.add_argument("--max-steps", type=int, default=10**9, help="training steps per model")
+    parser.add_argument("--eval-num", type=int, default=eval_num)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides added to every model")
+    parser.add_argument("--quick", action="store_true")
+
+
+def budget_text(args: Any) -> str:
+    """How each model was trained, for a results section."""
+    steps = (f"{args.max_steps} steps" if args.budget >= 1e8 else
+             f"at most {args.max_steps} steps or {args.budget:.0f} s of wall time")
+    return (f"{steps} with {args.threads} torch thread(s) on a CPU shared with other training runs (the paper trains "
+            f"up to 400k steps); overrides on every model: {' '.join(args.set) or 'none'}; one seed ({args.seed})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_budget_args(parser, eval_num=64)
     parser.add_argument("--datasets", nargs="+", default=sorted({d for _, d, _ in ROWS}),
                         help="rows of these datasets only (camera_balls rows are always needed for 5.1 / 5.2)")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides added to every row")
-    parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
@@ -201,13 +214,9 @@ def report(results: list[dict], unroll: dict, args: Any) -> str:
         "",
         f"`{command()}` (commit {git_commit()}; {machine()})",
         "",
-        ("Each row trains for " + (f"{args.max_steps} steps" if args.budget >= 1e8 else
-                                   f"{args.max_steps} steps or {args.budget:.0f} s of wall time, whichever comes first,")
-         + f" with {args.threads} torch thread(s) on a CPU shared with other training runs (the paper trains up to "
-        f"400k steps); overrides on every row: {' '.join(args.set) or 'none'}; numbers are one seed "
-        f"({args.seed}), scored on "
-        f"{args.eval_num} held-out clips. FG-ARI last = foreground ARI of the last frame (the paper's metric); "
-        "FG-ARI clip = over whole clips (slots must keep their objects)."),
+        f"Each row trains for {budget_text(args)}; scored on {args.eval_num} held-out clips. FG-ARI last = "
+        "foreground ARI of the last frame (the paper's metric); "
+        "FG-ARI clip = over whole clips (slots must keep their objects).",
         "",
         "| model | data | steps | loss first -> last | FG-ARI last | FG-ARI clip | MSE |",
         "|---|---|---|---|---|---|---|",
