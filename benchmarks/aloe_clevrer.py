@@ -77,8 +77,8 @@ def single_task(cfg, split: str, task: str):
     """The run's data read with the single-task loader of one question kind (a mixed run answers both)."""
     from slotvideo.data import open_dataset
 
-    params = {k: v for k, v in dict(cfg.data.params).items() if k != "max_choices"}
-    return open_dataset(cfg.data.name, split, params={**params, "task": task}, cache_dir=cfg.data.cache_dir)
+    # the loader ignores max_choices outside task: mixed, so overriding task alone is enough
+    return open_dataset(cfg.data.name, split, params={**cfg.data.params, "task": task}, cache_dir=cfg.data.cache_dir)
 
 
 def score(run_dir: Path, work: Path) -> dict:
