@@ -136,3 +136,40 @@ def test_merge_replaces_the_same_questions_and_sorts(tmp_path):
     assert merged == [{"scene_index": 15000, "questions": [{"question_id": 0, "answer": "cube"},
                                                            {"question_id": 3, "choices": []}]},
                       {"scene_index": 15001, "questions": [{"question_id": 1, "answer": "red"}]}]
+
+
+ST_CONFIG = """\
+seed: 0
+model: {{name: slot-transformer, task: clevrer, resolution: 16, max_frames: 4, num_slots: 2, slot_dim: 8,
+         iterations: 1, encoder_channels: [8], encoder_blocks: [1], encoder_strides: [2], query_mlp: [8],
+         context_layers: 1, context_heads: 2, context_attention_dim: 8, context_mlp: [8], decoder_channels: [8],
+         prior_steps: 1, prior_hidden: 8, prior_heads: 2, refine_mlp: [8], question_hidden: 8, head_embed_dim: 8,
+         head_layers: 1, head_heads: 2, head_attention_dim: 8, head_mlp: [8], head_final_mlp: [8],
+         question_vocab_size: 64, choice_vocab_size: 64, object_slot_counts: [1], time_frequencies: 2}}
+data:
+  name: clevrer
+  batch_size: 4
+  cache_dir: {cache}
+  params: {{root: {root}, task: mixed, max_choices: 4, num_frames: 4, sampling: uniform, size: [16, 16],
+           masks: "false"}}
+train: {{steps: 2, log_every: 1, eval_every: 2, eval_batches: 1, ckpt_every: 2, accelerator: cpu}}
+optim: {{main: {{name: lamb, lr: 0.001}}}}
+"""
+
+
+def test_slot_transformer_trains_on_mixed_questions_and_writes_a_submission(clevrer_run, tmp_path, capsys):
+    root, _ = clevrer_run
+    config = tmp_path / "st.yaml"
+    config.write_text(ST_CONFIG.format(cache=tmp_path / "cache", root=root))
+    assert main(["train", str(config), f"run.dir={tmp_path / 'runs'}", "--no-progress"]) == 0
+    run = tmp_path / "runs" / "st"
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert any("val/question_accuracy" in m and "val/accuracy" in m for m in metrics)
+    path = tmp_path / "clevrer_test.json"
+    for task in ("descriptive", "multiple_choice"):
+        assert main(["evaluate", str(run), "data.split=test", f"data.params.task={task}", "--no-write",
+                     "--submission", str(path)]) == 0
+    capsys.readouterr()
+    questions = read_questions(root / "questions" / "test.json")
+    answered = {(e["scene_index"], q["question_id"]) for e in json.loads(path.read_text()) for q in e["questions"]}
+    assert answered == {(q.scene_index, q.question_id) for q in questions}

@@ -13,7 +13,7 @@ split), which writes ``runs/<name>/eval.json``::
      "split": "val", "num_samples": 256, "metrics": {"loss": 0.01, "fg_ari": 0.93}, "counts": {...}}
 
 With ``submission=PATH`` (``slotvideo evaluate RUN data.split=test --submission PATH``) a question-answering
-model (one with ``task_logits(batch)``: Aloe, CNN+LSTM) also answers every CLEVRER question of the split, and
+model (one with ``task_logits(batch)``: Aloe, CNN+LSTM, Slot Transformer) also answers every CLEVRER question of the split, and
 the answers are written as the test server's submission JSON (``write_submission``): a list of
 ``{"scene_index", "questions": [{"question_id", "answer": word} | {"question_id", "choices": [{"choice_id",
 "answer": "correct" | "wrong"}]}]}``. The loader yields one task per dataset, so descriptive and

@@ -26,7 +26,7 @@ def check_submission_source(model: Any, dataset: Any, data_name: str) -> None:
     """A submission needs a model with ``task_logits`` and a CLEVRER(-style) question dataset."""
     if not callable(getattr(model, "task_logits", None)):
         raise ConfigError(f"--submission: this run's model ({type(model).__name__}) answers no questions "
-                          "(it has no task_logits); use a question-answering run (model.name: aloe, cnn_lstm)")
+                          "(it has no task_logits); use a question-answering run (model.name: aloe, cnn_lstm, slot-transformer)")
     if not isinstance(dataset, Clevrer):
         raise DataError(f"--submission writes CLEVRER test-server answers; data.name {data_name!r} is not a "
                         "CLEVRER-style dataset (clevrer, clevrer-mini)")

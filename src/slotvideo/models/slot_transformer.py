@@ -57,6 +57,7 @@ from slotvideo.metrics.ari import fg_ari
 from slotvideo.metrics.average_precision import RANKING, ranking
 from slotvideo.metrics.cater import grid_l1_distance, top_k_accuracy
 from slotvideo.models.base import Output, VideoModel
+from slotvideo.models.reasoning_task import MIXED_KEY, MixedLogits, choice_pairs, mixed_parts, scatter_pairs
 from slotvideo.models.slot_transformer_heads import ObjectPrediction, QuestionPrediction, TaskHead
 from slotvideo.nn.autoregressive import AutoregressiveGaussian, SummaryToken, gaussian
 from slotvideo.nn.decoders import Decoded, SpatialBroadcastDecoder
@@ -435,7 +436,19 @@ class SlotTransformer(VideoModel):
         logits, extra = None, {}
         question = batch["question"] if has_key(batch, "question") else None
         choices = batch["choices"] if has_key(batch, "choices") else None
-        if self.head is not None and (self.cfg.task != "clevrer" or question is not None):
+        if self.is_mixed(batch):
+            mixed = self.mixed_logits(last, out["features"], batch)
+            extra["mixed_logits"] = mixed
+            if has_key(batch, "choice_answers"):
+                qa = self.mixed_qa_loss(mixed, batch)
+                per_sample = per_sample + self.cfg.qa_weight * qa
+                terms["qa"] = qa.mean().detach()
+                terms.update({k: v.nanmean() for k, v in self.mixed_accuracy(mixed, batch).items()})
+                if self.question_loss is not None and self.cfg.question_weight > 0:
+                    q_loss = self.mixed_question_loss(last.z, mixed, batch)
+                    per_sample = per_sample + self.cfg.question_weight * q_loss
+                    terms["question"] = q_loss.mean().detach()
+        elif self.head is not None and (self.cfg.task != "clevrer" or question is not None):
             output, logits = self.head_logits(last, out["features"], question, choices)
             target = self._target(batch)
             extra["output"] = output
@@ -454,6 +467,97 @@ class SlotTransformer(VideoModel):
                      lambdas=[it.lam for it in iterations], refined=out["refined"])
         return Output(loss=per_sample.mean(), terms=terms, slots=last.z, masks=last.decoded.masks,
                       recon=last.decoded.recon, logits=logits, extra=extra)
+
+    # ------------------------------------------------------------------ mixed CLEVRER batches
+    def is_mixed(self, batch: Batch) -> bool:
+        """A CLEVRER batch of both question kinds (the loader's ``task: mixed``, marked by ``choice_mask``)."""
+        return self.head is not None and self.cfg.task == "clevrer" and has_key(batch, MIXED_KEY)
+
+    def mixed_logits(self, last: Iteration, features: Tensor, batch: Batch) -> MixedLogits:
+        """The head on each kind of a mixed batch: descriptive ``[Bd, 22]``; one pass per real
+        (question, choice) pair, as in 4.1, scattered to ``[Bm, C]`` (NaN at padded choices)."""
+        def head(rows: Tensor, output: str, choices: Tensor | None = None) -> Tensor:
+            return self.head(last.z[rows], last.decoded.masks[rows], features[rows, 0], features[rows, -1], output,
+                             batch["question"][rows], choices)
+
+        parts, desc, choice = mixed_parts(batch), None, None
+        if "descriptive" in parts:
+            desc = head(parts["descriptive"][0], "descriptive")
+        if "multiple_choice" in parts:
+            rows, part = parts["multiple_choice"]
+            b, c = part["choices"].shape[:2]
+            pairs = choice_pairs(part)
+            flat = head(rows[pairs // c], "multiple_choice", part["choices"].flatten(0, 1)[pairs])
+            choice = scatter_pairs(flat.squeeze(-1), pairs, b, c)
+        return MixedLogits(batch[MIXED_KEY].any(-1), desc, choice)
+
+    @staticmethod
+    def mixed_qa_loss(logits: MixedLogits, batch: Batch) -> Tensor:
+        """Per-sample loss ``[B]``: answer CE for descriptive questions, the mean BCE over a question's real
+        choices for multiple-choice ones (each question weighs the same, whatever its number of choices)."""
+        loss = batch["video"].new_zeros(logits.is_choice.shape[0])
+        parts = mixed_parts(batch)
+        if logits.descriptive is not None:
+            rows, part = parts["descriptive"]
+            loss = loss.index_put((rows,), F.cross_entropy(logits.descriptive, part["answer"], reduction="none"))
+        if logits.multiple_choice is not None:
+            rows, part = parts["multiple_choice"]
+            real = part[MIXED_KEY].to(loss.dtype)
+            bce = F.binary_cross_entropy_with_logits(logits.multiple_choice.nan_to_num(0.0),
+                                                     part["answer"].to(loss.dtype), reduction="none")
+            loss = loss.index_put((rows,), (bce * real).sum(-1) / real.sum(-1))
+        return loss
+
+    def mixed_question_loss(self, z: Tensor, logits: MixedLogits, batch: Batch) -> Tensor:
+        """Question prediction (3.4.2) on a mixed batch: from the answer id of a descriptive question, and from
+        every real choice's flag of a multiple-choice one (averaged per question), as the single-kind batches."""
+        parts, rows, answers = mixed_parts(batch), [], []
+        if "descriptive" in parts:
+            rows.append(parts["descriptive"][0])
+            answers.append(parts["descriptive"][1]["answer"])
+        if "multiple_choice" in parts:
+            part_rows, part = parts["multiple_choice"]
+            c = part["choices"].shape[1]
+            pairs = choice_pairs(part)
+            rows.append(part_rows[pairs // c])
+            answers.append(part["answer"].reshape(-1)[pairs] + ANSWER_VOCAB_SIZE)
+        index, answer = torch.cat(rows), torch.cat(answers).long()
+        per_pair = self.question_loss(z[index], answer, batch["question"][index])
+        b = logits.is_choice.shape[0]
+        counts = torch.zeros(b, device=z.device, dtype=per_pair.dtype).index_add(0, index, torch.ones_like(per_pair))
+        return torch.zeros_like(counts).index_add(0, index, per_pair) / counts.clamp(min=1)
+
+    @staticmethod
+    @torch.no_grad()
+    def mixed_accuracy(logits: MixedLogits, batch: Batch) -> dict[str, Tensor]:
+        """Per sample, NaN on the other kind: ``accuracy`` (descriptive), ``choice_accuracy`` (share of a
+        question's real options right) and ``question_accuracy`` (all of them right)."""
+        b = logits.is_choice.shape[0]
+        nan = torch.full((b,), float("nan"), device=logits.is_choice.device)
+        res = {"accuracy": nan.clone(), "choice_accuracy": nan.clone(), "question_accuracy": nan.clone()}
+        parts = mixed_parts(batch)
+        if logits.descriptive is not None:
+            rows, part = parts["descriptive"]
+            res["accuracy"][rows] = (logits.descriptive.argmax(-1) == part["answer"]).float()
+        if logits.multiple_choice is not None:
+            rows, part = parts["multiple_choice"]
+            real = part[MIXED_KEY].float()
+            right = ((logits.multiple_choice > 0).long() == part["answer"]).float()
+            share = (right * real).sum(-1) / real.sum(-1)
+            res["choice_accuracy"][rows] = share
+            res["question_accuracy"][rows] = (share == 1).float()
+        return res
+
+    def task_logits(self, batch: Batch) -> Tensor | MixedLogits:
+        """The head's logits on ``batch`` (as :meth:`answer`), or :class:`MixedLogits` for a mixed batch; the
+        interface the CLEVRER scorers share with Aloe."""
+        out = self.infer(batch["video"])
+        last = out["iterations"][-1]
+        if self.is_mixed(batch):
+            return self.mixed_logits(last, out["features"], batch)
+        question = batch["question"] if has_key(batch, "question") else None
+        choices = batch["choices"] if has_key(batch, "choices") else None
+        return self.head_logits(last, out["features"], question, choices)[1]
 
     def accuracy(self, output: str, logits: Tensor, target: Tensor) -> dict[str, Tensor]:
         """Per-sample scores ``[B]``: answer / choice accuracy, or top-1 / top-5 (and grid L1 when localizing).
@@ -487,7 +591,9 @@ class SlotTransformer(VideoModel):
         video = batch["video"]
         res = {"loss": out.extra["per_sample"], "mse": (out.recon - video).square().mean(dim=(1, 2, 3, 4))}
         target = self._target(batch)
-        if out.logits is not None and target is not None:
+        if "mixed_logits" in out.extra and has_key(batch, "choice_answers"):
+            res.update(self.mixed_accuracy(out.extra["mixed_logits"], batch))
+        elif out.logits is not None and target is not None:
             res.update(self.accuracy(out.extra["output"], out.logits, target))
             if target.dim() == 2:       # multi-hot action labels: mAP over the split
                 res[RANKING + "map"] = ranking(out.logits, target)
