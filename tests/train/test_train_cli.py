@@ -18,6 +18,10 @@ def test_train_then_evaluate(config_file: Path, tmp_path: Path, capsys: pytest.C
     assert "finished" in capsys.readouterr().out
     run = root / "tiny"
     assert (run / "media" / "step_3.png").is_file() and (run / "curves.png").is_file()
+    # a term that is NaN on some steps is averaged over the others (1.0 whenever defined), never poisoned
+    logged = [json.loads(line)["terms"]["first_odd"] for line in (run / "metrics.jsonl").read_text().splitlines()
+              if '"terms"' in line]
+    assert logged and all(v == 1.0 or v != v for v in logged)
     assert main(["evaluate", str(run), "data.val.num=5", "data.batch_size=2"]) == 0
     out = capsys.readouterr().out
     assert "5 samples" in out and "odd_only" in out

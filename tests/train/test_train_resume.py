@@ -66,7 +66,7 @@ def test_checkpoint_files_and_loading(config_file: Path, tmp_path: Path) -> None
     assert set(state["rng"][0]) == {"torch", "cuda", "numpy", "python"}
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     first = lines[0]
-    assert set(first) == {"step", "loss", "terms", "lr", "steps_per_s", "time"} and set(first["terms"]) == {"abs", "mse"}
+    assert set(first) == {"step", "loss", "terms", "lr", "steps_per_s", "time"} and set(first["terms"]) == {"abs", "mse", "first_odd"}
     assert any("val/mse" in x for x in lines) and list((run / "tb").iterdir())
 
     model = slotvideo.load(run)

@@ -9,7 +9,8 @@ One step::
     step every optimizer, zero grads,
     step every LR schedule, update the EMA, advance the sampler
 
-Every ``log_every`` steps the window means of loss and terms (averaged over ranks) go to
+Every ``log_every`` steps the window means of loss and terms (over ranks too; a term that is NaN on a step,
+e.g. the accuracy of a question kind the batch does not hold, is left out of its mean) go to
 ``metrics.jsonl`` and TensorBoard; losses stay on the device between log steps so the loop does
 not synchronise with the GPU every step. Every ``eval_every`` steps (and at the end) the mean of
 ``model.evaluate_batch`` over ``eval_batches`` validation batches is logged with a ``val/`` prefix;
@@ -166,9 +167,10 @@ class TrainLoop:
                 loss = out.loss.detach().float()
                 loss_sum = loss if loss_sum is None else loss_sum + loss
                 terms = out.terms if grad_norm is None else {**out.terms, "grad_norm": grad_norm}
-                for k, v in terms.items():
+                for k, v in terms.items():  # [sum, count]: a NaN term (undefined on this batch) is skipped
                     v = v.detach().float()
-                    term_sums[k] = term_sums[k] + v if k in term_sums else v
+                    entry = torch.stack([torch.nan_to_num(v, nan=0.0), (~torch.isnan(v)).float()])
+                    term_sums[k] = term_sums[k] + entry if k in term_sums else entry
                 bar.update(1)
 
                 if self.step % cfg.log_every == 0 or self.step == total:
@@ -229,10 +231,10 @@ class TrainLoop:
     def _log(self, loss_sum: torch.Tensor, term_sums: dict[str, torch.Tensor], steps: int, seconds: float,
              elapsed: float, bar: Any) -> float:
         names = sorted(term_sums)
-        values = torch.stack([loss_sum] + [term_sums[n] for n in names]) / steps
+        sums = torch.stack([torch.stack([loss_sum, torch.full_like(loss_sum, steps)])] + [term_sums[n] for n in names])
         if self.fabric.world_size > 1:
-            values = self.fabric.all_reduce(values, reduce_op="mean")
-        values = values.tolist()
+            sums = self.fabric.all_reduce(sums, reduce_op="sum")
+        values = (sums[:, 0] / sums[:, 1]).tolist()   # a term NaN on every step of the window stays NaN
         loss = values[0]
         if not math.isfinite(loss):
             raise TrainingDiverged(f"the loss is {loss} at step {self.step}; lower optim.*.lr or set train.grad_clip")
