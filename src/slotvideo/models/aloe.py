@@ -179,9 +179,7 @@ class Aloe(ReasoningTask, VideoModel):
 
     def __init__(self, cfg: "Aloe.Config | None" = None) -> None:
         super().__init__()
-        cfg = self.Config() if cfg is None else cfg
-        self.validate(cfg)
-        self.cfg = cfg
+        cfg = self.configure(cfg)
         self.step = 0
         self._latent_cache: dict[str, Tensor] = {}
         self._probe: Tensor | None = None

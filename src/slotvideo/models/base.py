@@ -111,6 +111,16 @@ class VideoModel(nn.Module):
             if callable(method) and not getattr(method, "_accepts_files", False):
                 setattr(cls, name, _accepts_files(method))
 
+    def configure(self, cfg: Any) -> Any:
+        """``cfg`` (``None``: the model's default ``Config()``) checked by the model's ``validate`` (when it has
+        one) and kept as ``self.cfg``; every model's ``__init__`` starts with ``cfg = self.configure(cfg)``."""
+        cfg = self.Config() if cfg is None else cfg  # type: ignore[attr-defined]
+        validate = getattr(self, "validate", None)
+        if validate is not None:
+            validate(cfg)
+        self.cfg = cfg
+        return cfg
+
     def forward(self, batch: Batch) -> Output:  # pragma: no cover - every model overrides it
         """Compute the training loss and outputs on a batch."""
         raise TypeError(f"{type(self).__name__} must define forward(batch) -> Output")

@@ -83,9 +83,7 @@ class CnnLstm(ReasoningTask, VideoModel):
 
     def __init__(self, cfg: "CnnLstm.Config | None" = None) -> None:
         super().__init__()
-        cfg = self.Config() if cfg is None else cfg
-        self.validate(cfg)
-        self.cfg = cfg
+        cfg = self.configure(cfg)
         self.cnn = ResNet(3, list(cfg.cnn_channels), blocks=1, strides=2, norm=cfg.cnn_norm)
         self.video_lstm = nn.LSTM(cfg.cnn_channels[-1], cfg.video_hidden, num_layers=cfg.lstm_layers,
                                   batch_first=True)

@@ -128,9 +128,7 @@ class Monet(VideoModel):
 
     def __init__(self, cfg: "Monet.Config | None" = None) -> None:
         super().__init__()
-        cfg = self.Config() if cfg is None else cfg
-        self.validate(cfg)
-        self.cfg = cfg
+        cfg = self.configure(cfg)
         self.attention = AttentionNetwork(cfg.resolution, cfg.num_slots, list(cfg.unet_channels), cfg.unet_hidden)
         self.encoder = ComponentEncoder(cfg.resolution, list(cfg.encoder_channels), cfg.encoder_hidden,
                                         cfg.latent_dim)

@@ -232,9 +232,7 @@ class PARTS(VideoModel):
 
     def __init__(self, cfg: "PARTS.Config | None" = None) -> None:
         super().__init__()
-        cfg = self.Config() if cfg is None else cfg
-        self.validate(cfg)
-        self.cfg = cfg
+        cfg = self.configure(cfg)
         p, a = 2 * cfg.slot_dim, cfg.action_dim if cfg.use_actions else 0
         self.param_dim, self.used_action_dim = p, a
         self.initial_lambda: nn.Parameter | None = None

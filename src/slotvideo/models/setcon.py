@@ -137,9 +137,7 @@ class SetCon(VideoModel):
 
     def __init__(self, cfg: "SetCon.Config | None" = None) -> None:
         super().__init__()
-        cfg = self.Config() if cfg is None else cfg
-        self.validate(cfg)
-        self.cfg = cfg
+        cfg = self.configure(cfg)
         height, width = cfg.resolution
         self.backbone = Backbone(cfg.encoder_dim)
         if cfg.encoder == "slot_attention":

@@ -86,9 +86,7 @@ class SlotAttentionVideo(VideoModel):
 
     def __init__(self, cfg: "SlotAttentionVideo.Config | None" = None) -> None:
         super().__init__()
-        cfg = self.Config() if cfg is None else cfg
-        self.validate(cfg)
-        self.cfg = cfg
+        cfg = self.configure(cfg)
         self.encoder = FrameEncoder(list(cfg.encoder_channels), cfg.encoder_kernel, cfg.feature_dim)
         self.slot_attention = SlotAttention(cfg.feature_dim, cfg.slot_dim, cfg.num_slots, cfg.iters_first,
                                             cfg.hidden, init=cfg.slot_init)

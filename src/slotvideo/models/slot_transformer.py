@@ -183,9 +183,7 @@ class SlotTransformer(VideoModel):
 
     def __init__(self, cfg: "SlotTransformer.Config | None" = None) -> None:
         super().__init__()
-        cfg = self.Config() if cfg is None else cfg
-        self.validate(cfg)
-        self.cfg = cfg
+        cfg = self.configure(cfg)
         s, z = cfg.slot_dim, cfg.slot_dim
         self.encoder = ResNet(3, cfg.encoder_channels, cfg.encoder_blocks, cfg.encoder_strides, norm=cfg.encoder_norm)
         self.spatial = FourierSpatialBasis(cfg.spatial_frequencies)

@@ -163,9 +163,7 @@ class VIM(VideoModel):
 
     def __init__(self, cfg: "VIM.Config | None" = None) -> None:
         super().__init__()
-        cfg = self.Config() if cfg is None else cfg
-        self.validate(cfg)
-        self.cfg = cfg
+        cfg = self.configure(cfg)
         d = cfg.slot_dim
         enc = (list(cfg.encoder_channels), cfg.encoder_kernel, cfg.feature_dim, cfg.encoder_stride)
         self.encoder = Encoder(*enc)
