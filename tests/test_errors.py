@@ -36,3 +36,14 @@ def test_registry_unknown_name_lists_known():
     assert lookup("generator", "_test_gen") is gen
     with pytest.raises(ConfigError, match="data.name: unknown generator 'nope'"):
         lookup("generator", "nope", key="data.name")
+
+
+def test_a_config_built_in_code_is_checked_against_its_field_metadata():
+    """``VideoModel.configure`` applies the same metadata checks as loading a YAML config."""
+    from slotvideo.models.parts import PARTS
+    from slotvideo.models.slot_transformer import SlotTransformer
+
+    with pytest.raises(ConfigError, match=r"model.prior: expected one of \['fixed', 'predictive'\], got 'bogus'"):
+        PARTS(PARTS.Config(prior="bogus"))
+    with pytest.raises(ConfigError, match=r"model.num_slots: must be in \[1, inf\], got 0"):
+        SlotTransformer(SlotTransformer.Config(num_slots=0))

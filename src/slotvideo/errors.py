@@ -6,6 +6,7 @@ such errors as one line and exits non-zero instead of showing a traceback.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -72,6 +73,27 @@ def check_token_ids(ids: Any, size: int, name: str, size_key: str = "model.vocab
     if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= size):
         raise ShapeError(f"{name} ids must be in [0, {size_key}={size}), got [{int(ids.min())}, "
                          f"{int(ids.max())}]; raise {size_key}")
+
+
+def check_bounds(value: Any, meta: Any, key: str) -> None:
+    """``value`` against a config field's ``metadata`` (``min``, ``max``, ``choices``); ``key`` names it."""
+    if value is None or isinstance(value, bool) or not meta:
+        return
+    if "choices" in meta and value not in meta["choices"]:
+        raise ConfigError(f"{key}: expected one of {list(meta['choices'])}, got {value!r}")
+    if isinstance(value, (int, float)):
+        low, high = meta.get("min"), meta.get("max")
+        if (low is not None and value < low) or (high is not None and value > high):
+            lo = "-inf" if low is None else low
+            hi = "inf" if high is None else high
+            raise ConfigError(f"{key}: must be in [{lo}, {hi}], got {value!r}")
+
+
+def check_fields(cfg: Any, prefix: str = "model") -> None:
+    """Every field of the dataclass instance ``cfg`` against its ``metadata``, as a YAML config is checked at
+    load time: a ``Config`` built in code gets the same errors, naming ``<prefix>.<field>``."""
+    for f in dataclasses.fields(cfg):
+        check_bounds(getattr(cfg, f.name), f.metadata, f"{prefix}.{f.name}")
 
 
 def check_range(value: Any, name: str, low: float | None = None, high: float | None = None,

@@ -162,7 +162,7 @@ def test_baselines_are_deterministic_teacher_forced_configurations():
     s2 = scoff.infer(changed)["slots"]
     torch.testing.assert_close(s1, s2)
     assert tiny(RIM).cfg.num_modules == 1
-    with pytest.raises(ConfigError, match="num_modules must be 1"):
+    with pytest.raises(ConfigError, match=r"model.num_modules: must be in \[1, 1\]"):
         tiny(RIM, num_modules=2)
 
 

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data.batch import Batch
-from ..errors import ConfigError
+from ..errors import ConfigError, check_fields
 
 #: methods whose first argument (a video) may also be a file, a folder of frames or a uint8 array
 VIDEO_METHODS = ("segment", "rollout", "answer")
@@ -112,9 +112,10 @@ class VideoModel(nn.Module):
                 setattr(cls, name, _accepts_files(method))
 
     def configure(self, cfg: Any) -> Any:
-        """``cfg`` (``None``: the model's default ``Config()``) checked by the model's ``validate`` (when it has
-        one) and kept as ``self.cfg``; every model's ``__init__`` starts with ``cfg = self.configure(cfg)``."""
+        """``cfg`` (``None``: the model's default ``Config()``) checked against its fields' metadata and by the
+        model's ``validate`` (when it has one), and kept as ``self.cfg``; every model's ``__init__`` starts with ``cfg = self.configure(cfg)``."""
         cfg = self.Config() if cfg is None else cfg  # type: ignore[attr-defined]
+        check_fields(cfg)
         validate = getattr(self, "validate", None)
         if validate is not None:
             validate(cfg)

@@ -258,15 +258,9 @@ class PARTS(VideoModel):
                     "decoder_kernel"):
             check_range(getattr(cfg, key), f"model.{key}", low=1, integer=True)
         check_range(cfg.burn_in, "model.burn_in", low=0, integer=True)
-        if cfg.initial_posterior not in ("zeros", "learned"):
-            raise ConfigError(f"model.initial_posterior must be 'zeros' or 'learned', got {cfg.initial_posterior!r}")
         check_range(cfg.train_frames, "model.train_frames", low=0, integer=True)
         check_range(cfg.sigma_x, "model.sigma_x", low=1e-6)
         check_range(cfg.beta, "model.beta", low=0.0)
-        for key, choices in (("refinement", ("slot_attention", "iodine")), ("prior", ("fixed", "predictive")),
-                             ("predictor", ("transformer_lstm", "lstm"))):
-            if getattr(cfg, key) not in choices:
-                raise ConfigError(f"model.{key} must be one of {list(choices)}, got {getattr(cfg, key)!r}")
         for key in ("encoder_channels", "decoder_channels", "refine_hidden"):
             if not list(getattr(cfg, key)):
                 raise ConfigError(f"model.{key} must name at least one layer")

@@ -188,8 +188,6 @@ class VIM(VideoModel):
             check_range(getattr(cfg, key), f"model.{key}", low=1, integer=True)
         check_range(cfg.curriculum_start, "model.curriculum_start", low=2, integer=True)
         check_range(cfg.curriculum_max, "model.curriculum_max", low=cfg.curriculum_start, integer=True)
-        if cfg.slot_init not in ("gaussian", "learned"):
-            raise ConfigError(f"model.slot_init must be 'gaussian' or 'learned', got {cfg.slot_init!r}")
         for key in ("encoder_channels", "module_hidden", "decoder_channels"):
             if len(getattr(cfg, key)) < (2 if key == "module_hidden" else 1):
                 raise ConfigError(f"model.{key} must name at least {2 if key == 'module_hidden' else 1} layers")

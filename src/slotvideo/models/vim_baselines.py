@@ -48,11 +48,4 @@ class RIM(SCOFF):
 
     @dataclass
     class Config(SCOFF.Config):
-        num_modules: int = field(default=1, metadata={"min": 1, "max": 1})
-
-    @staticmethod
-    def validate(cfg: VIM.Config) -> None:
-        SCOFF.validate(cfg)
-        if cfg.num_modules != 1:
-            raise ConfigError(f"model.num_modules must be 1 for rim (RIM is SCOFF with one schema), "
-                              f"got {cfg.num_modules}")
+        num_modules: int = field(default=1, metadata={"min": 1, "max": 1})  # RIM is SCOFF with one schema

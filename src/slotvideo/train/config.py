@@ -50,7 +50,7 @@ import yaml
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ..errors import ConfigError
+from ..errors import ConfigError, check_bounds
 from ..registry import lookup
 
 
