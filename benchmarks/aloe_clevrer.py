@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks._results import command, git_commit, machine, write_section  # noqa: E402
 from benchmarks._clevrer import load_run, score, single_task, train_run  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
+from slotvideo.models.aloe_masking import SCHEMES  # noqa: E402
 
 ALOE, CNN_LSTM = "configs/aloe/clevrer_mini_mixed.yaml", "configs/cnn_lstm/clevrer_mini.yaml"
 #: name -> (config, switches); Aloe variants run on the frozen MONet
@@ -45,6 +46,7 @@ VARIANTS = {
     "cnn_lstm": (CNN_LSTM, ["data.params.task=mixed", "data.params.max_choices=4", "data.batch_size=8"]),
 }
 TYPES = ("descriptive", "explanatory", "predictive", "counterfactual")
+AUX_LOSSES = ("l2", "contrastive")
 KEYS = ["descriptive", "explanatory_per_question", "predictive_per_question", "counterfactual_per_question",
         "hard_counterfactual_per_question", "explanatory_per_option", "predictive_per_option",
         "counterfactual_per_option"]
@@ -151,6 +153,40 @@ def claims(rows: dict[str, dict]) -> list[str]:
     return out
 
 
+def masking_table(rows: dict[str, dict], fraction: float | None) -> str:
+    """Figure 4: per-question accuracy per type for each masking scheme x auxiliary loss, and the paper's two
+    findings (L2 beats contrastive on every question type; one object per frame is the best scheme)."""
+    grid = {(scheme, loss): rows[f"mask_{scheme}_{loss}"] for loss in AUX_LOSSES for scheme in SCHEMES
+            if f"mask_{scheme}_{loss}" in rows}
+    if not grid:
+        return ""
+    cols = ["descriptive", *(f"{t}_per_question" for t in TYPES[1:])]
+    label = f"{fraction:.0%}" if fraction is not None else "the grid's"
+    out = [f"\n### Masking schemes x auxiliary losses (Figure 4), {label} of the labels\n",
+           "| scheme | loss | steps | descriptive | explanatory | predictive | counterfactual | mean of 4 |",
+           "|---" * 8 + "|"]
+    mean4 = {k: sum(r[c] for c in cols) / 4 for k, r in grid.items()}
+    for (scheme, loss), r in grid.items():
+        out.append(f"| {scheme} | {loss} | {r['steps']} | " + " | ".join(f"{r[c]:.3f}" for c in cols)
+                   + f" | {mean4[scheme, loss]:.3f} |")
+    out += ["", "Claims (one seed):", ""]
+    paired = [s for s in SCHEMES if (s, "l2") in grid and (s, "contrastive") in grid]
+    if paired:
+        per_type = {c: (sum(grid[s, "l2"][c] for s in paired) / len(paired),
+                        sum(grid[s, "contrastive"][c] for s in paired) / len(paired)) for c in cols}
+        met = all(a > b for a, b in per_type.values())
+        out.append(f"* an L2 loss beats a contrastive loss on every question type (mean over {len(paired)} schemes): "
+                   f"{'met' if met else 'missed'} (" + "; ".join(f"{c.split('_')[0]} {a:.3f} vs {b:.3f}"
+                                                             for c, (a, b) in per_type.items()) + ").")
+    l2 = {s: mean4[s, "l2"] for s in SCHEMES if (s, "l2") in grid}
+    if "one_per_frame" in l2 and len(l2) > 1:
+        best = max(l2, key=l2.get)
+        out.append(f"* masking one object per frame is the best scheme (L2, mean of 4 types): "
+                   f"{'met' if best == 'one_per_frame' else 'missed'} (" +
+                   ", ".join(f"{s} {v:.3f}" for s, v in sorted(l2.items(), key=lambda kv: -kv[1])) + ").")
+    return "\n".join(out) + "\n"
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", default=".cache/aloe_bench")
@@ -161,6 +197,10 @@ def main() -> int:
     p.add_argument("--aloe-steps", type=int, default=600)
     p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--label-fractions", nargs="*", type=float, default=[])
+    p.add_argument("--masking-grid", type=float, default=None, metavar="FRACTION",
+                   help="also train the six masking schemes x {L2, contrastive} at this label fraction (Figure 4)")
+    p.add_argument("--masking-losses", nargs="+", default=list(AUX_LOSSES), choices=AUX_LOSSES,
+                   help="the grid's losses (to split it over two invocations)")
     args = p.parse_args()
     work = Path(args.work).resolve()
     # clevrer-mini is generated into <work>/cache on first use (32x32, 16 frames + 8 unseen ones)
@@ -176,6 +216,9 @@ def main() -> int:
     frozen = [f"model.frontend_checkpoint={monet}", "model.monet={}", "model.monet_pretrain_steps=0"]
     runs = [(v, *VARIANTS[v], 1.0) for v in args.variants]
     runs += [(f"{v}_labels{int(f * 100)}", *VARIANTS[v], f) for f in args.label_fractions for v in ("aloe", "no_aux")]
+    if args.masking_grid is not None:  # Figure 4: every scheme x loss at one label fraction
+        runs += [(f"mask_{scheme}_{loss}", ALOE, [f"model.masking={scheme}", f"model.aux_loss={loss}"],
+                  args.masking_grid) for loss in args.masking_losses for scheme in SCHEMES]
     results = work / "results.json"
     for name, config, switches, fraction in runs:
         t = time.time()
@@ -200,7 +243,7 @@ def main() -> int:
     header = ("| variant | steps | " + " | ".join(k.replace("_", " ") for k in KEYS) + " | train s |\n|---|---|"
               + "---|" * (len(KEYS) + 1))
     lines = [f"| {n} | {r['steps']} | " + " | ".join(f"{r[k]:.3f}" if isinstance(r.get(k), float) else "-" for k in KEYS)
-             + f" | {r['train_s']:.0f} |" for n, r in rows.items()]
+             + f" | {r['train_s']:.0f} |" for n, r in rows.items() if not n.startswith("mask_")]
     lines.append("| majority answer (no model) | - | " + " | ".join(f"{prior[k]:.3f}" if k in prior else "-" for k in KEYS)
                  + " | - |")
     n_hard = next(iter(rows.values())).get("hard_counterfactual_questions", "?")
@@ -216,7 +259,8 @@ def main() -> int:
           f"{header}\n" + "\n".join(lines) + "\n\nClaims (one seed; differences of a few points are noise "
           "at this size; a per-option accuracy equal to the majority row's means the head gave every option the "
           "same answer):\n\n" + "\n".join(claims(rows) or ["* (no pair of rows to compare yet)"])
-          + "\n\nCLS attention over MONet's objects for one val video: `docs/img/aloe_attention.png`.\n")
+          + "\n\nCLS attention over MONet's objects for one val video: `docs/img/aloe_attention.png`.\n"
+          + masking_table(rows, args.masking_grid))
     write_section("aloe", md)
     print(md)
     return 0
