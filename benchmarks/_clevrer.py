@@ -9,6 +9,8 @@ import torch
 
 from benchmarks.workbench_run import finished_steps
 
+TYPES = ("descriptive", "explanatory", "predictive", "counterfactual")
+
 
 def train_run(config: str, name: str, work: Path, steps: int, overrides: list[str]) -> Path:
     """Train ``config`` as ``<work>/runs/<name>`` to ``steps`` (resuming a stopped run); returns the run dir."""
@@ -82,3 +84,41 @@ def hard_counterfactual_accuracy(ds, preds) -> dict[str, float]:
         right += all(bool(f) == bool(c.correct) for f, c in zip(flags, q.choices))
     return {"hard_counterfactual_per_question": right / total if total else float("nan"),
             "hard_counterfactual_questions": total}
+
+
+def answer_priors(cfg) -> dict[str, dict[str, float]]:
+    """Reference rows that never look at the video, scored on val like a model: the most common train answer
+    (descriptive) and option label (per multiple-choice type); and the language prior, the most common train
+    answer of a question with the same text (an option: same question and choice text), falling back to the
+    former for texts never seen in training. A model at the language prior has learned nothing from the video."""
+    # a split's question list holds both kinds whatever the loader's task
+    train, val = (single_task(cfg, split, "descriptive").questions for split in ("train", "val"))
+    return {"majority answer (no model)": prior_row(train, val, lambda q: None, lambda q, c: None),
+            "same question text, most common train answer (no video)":
+                prior_row(train, val, lambda q: q.text, lambda q, c: (q.text, c.text))}
+
+
+def prior_row(train: list, val: list, question_key, option_key) -> dict[str, float]:
+    """Accuracies of answering each val question with the most common train answer of its key."""
+    from collections import Counter, defaultdict
+
+    def table(pairs):
+        counts = defaultdict(Counter)
+        for key, value in pairs:
+            counts[key][value] += 1
+        return {k: c.most_common(1)[0][0] for k, c in counts.items()}
+
+    desc = [q for q in train if q.type_name == "descriptive"]
+    fallback = Counter(q.answer for q in desc).most_common(1)[0][0]
+    answers = table((question_key(q), q.answer) for q in desc)
+    val_desc = [q for q in val if q.type_name == "descriptive"]
+    row = {"descriptive": sum(answers.get(question_key(q), fallback) == q.answer for q in val_desc) / len(val_desc)}
+    for kind in TYPES[1:]:
+        mc = [q for q in train if q.type_name == kind]
+        label = Counter(c.correct for q in mc for c in q.choices).most_common(1)[0][0]
+        labels = table((option_key(q, c), c.correct) for q in mc for c in q.choices)
+        val_mc = [q for q in val if q.type_name == kind]
+        right = [[labels.get(option_key(q, c), label) == c.correct for c in q.choices] for q in val_mc]
+        row[f"{kind}_per_option"] = sum(map(sum, right)) / sum(map(len, right))
+        row[f"{kind}_per_question"] = sum(map(all, right)) / len(val_mc)
+    return row

@@ -27,7 +27,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks._results import command, git_commit, machine, write_section  # noqa: E402
-from benchmarks._clevrer import load_run, score, single_task, train_run  # noqa: E402
+from benchmarks._clevrer import TYPES, load_run, score, single_task, train_run  # noqa: E402
+from benchmarks._clevrer import answer_priors as clevrer_priors  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 from slotvideo.models.aloe_masking import SCHEMES  # noqa: E402
 
@@ -45,33 +46,17 @@ VARIANTS = {
     "contrastive": (ALOE, ["model.aux_loss=contrastive"]),
     "cnn_lstm": (CNN_LSTM, ["data.params.task=mixed", "data.params.max_choices=4", "data.batch_size=8"]),
 }
-TYPES = ("descriptive", "explanatory", "predictive", "counterfactual")
 AUX_LOSSES = ("l2", "contrastive")
 KEYS = ["descriptive", "explanatory_per_question", "predictive_per_question", "counterfactual_per_question",
         "hard_counterfactual_per_question", "explanatory_per_option", "predictive_per_option",
         "counterfactual_per_option"]
 
 
-def majority_baseline(work: Path, data: list[str]) -> dict[str, float]:
-    """The answer-prior reference: the most common train answer (descriptive) and the most common train option
-    label of each multiple-choice type, scored on val like a model (no video, no question read)."""
-    from collections import Counter
-
+def answer_priors(work: Path, data: list[str]) -> dict[str, dict[str, float]]:
+    """The no-video reference rows (:func:`benchmarks._clevrer.answer_priors`) on this benchmark's data."""
     from slotvideo.train.config import load_config
 
-    cfg = load_config(ALOE, [f"data.cache_dir={work / 'cache'}", *data])
-    # a split's question list holds both kinds whatever the loader's task
-    train, val = (single_task(cfg, split, "descriptive").questions for split in ("train", "val"))
-    answer = Counter(q.answer for q in train if q.type_name == "descriptive").most_common(1)[0][0]
-    val_desc = [q for q in val if q.type_name == "descriptive"]
-    row = {"descriptive": sum(q.answer == answer for q in val_desc) / len(val_desc)}
-    for kind in TYPES[1:]:
-        label = Counter(c.correct for q in train if q.type_name == kind for c in q.choices).most_common(1)[0][0]
-        val_mc = [q for q in val if q.type_name == kind]
-        options = [c.correct == label for q in val_mc for c in q.choices]
-        row[f"{kind}_per_option"] = sum(options) / len(options)
-        row[f"{kind}_per_question"] = sum(all(c.correct == label for c in q.choices) for q in val_mc) / len(val_mc)
-    return row
+    return clevrer_priors(load_config(ALOE, [f"data.cache_dir={work / 'cache'}", *data]))
 
 
 def monet_scores(run_dir: Path, num: int = 64) -> dict[str, float]:
@@ -237,15 +222,15 @@ def main() -> int:
             attention_png(run, ROOT / "docs" / "img" / "aloe_attention.png")
     rows = json.loads(results.read_text())
     monet_eval = monet_scores(monet)
-    prior = majority_baseline(work, data)
+    priors = answer_priors(work, data)
     monet_steps, monet_s, _ = finished_steps(monet)
     monet_loss = [json.loads(x) for x in (monet / "metrics.jsonl").read_text().splitlines() if '"loss"' in x]
     header = ("| variant | steps | " + " | ".join(k.replace("_", " ") for k in KEYS) + " | train s |\n|---|---|"
               + "---|" * (len(KEYS) + 1))
     lines = [f"| {n} | {r['steps']} | " + " | ".join(f"{r[k]:.3f}" if isinstance(r.get(k), float) else "-" for k in KEYS)
              + f" | {r['train_s']:.0f} |" for n, r in rows.items() if not n.startswith("mask_")]
-    lines.append("| majority answer (no model) | - | " + " | ".join(f"{prior[k]:.3f}" if k in prior else "-" for k in KEYS)
-                 + " | - |")
+    lines += [f"| {name} | - | " + " | ".join(f"{row[k]:.3f}" if k in row else "-" for k in KEYS) + " | - |"
+              for name, row in priors.items()]
     n_hard = next(iter(rows.values())).get("hard_counterfactual_questions", "?")
     md = (f"## Aloe on clevrer-mini (`benchmarks/aloe_clevrer.py`)\n\n{machine()}; commit {git_commit()}; "
           f"1 torch thread per run, seed 0.\n\n`{command()}`\n\n"

@@ -29,7 +29,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks._clevrer import load_run, score, single_task, train_run  # noqa: E402
+from benchmarks._clevrer import TYPES, answer_priors, load_run, score, single_task, train_run  # noqa: E402
 from benchmarks._results import command, git_commit, machine, write_section  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 
@@ -57,7 +57,6 @@ RUNS = {
     "cater-moving": ("cater", ["data.params.generate.camera=moving", "data.params.camera=moving"]),
 }
 CONFIGS = {"clevrer": "configs/slot_transformer/clevrer_mini.yaml", "cater": "configs/slot_transformer/cater_mini.yaml"}
-TYPES = ("descriptive", "explanatory", "predictive", "counterfactual")
 
 
 def data_overrides(dataset: str, videos: int) -> list[str]:
@@ -158,8 +157,8 @@ def fmt(v) -> str:
 
 
 def render(work: Path, args: argparse.Namespace) -> str:
-    rows = {json.loads(p.read_text())["run"]: json.loads(p.read_text())
-            for p in sorted((work / "slot_transformer").glob("*.json"))}
+    kept = {p.stem: json.loads(p.read_text()) for p in (work / "slot_transformer").glob("*.json")}
+    rows = {name: kept[name] for name in RUNS if name in kept}  # in the order of RUNS
     clevrer = {n: r for n, r in rows.items() if r["dataset"] == "clevrer"}
     cater = {n: r for n, r in rows.items() if r["dataset"] == "cater"}
     lines = ["## Slot Transformer (CPU scale, `benchmarks/slot_transformer_experiments.py`)", "",
@@ -177,7 +176,8 @@ def render(work: Path, args: argparse.Namespace) -> str:
                   "trained together). Val split, per-question accuracy per type (a multiple-choice question counts "
                   "when all its options are right), as the official evaluation groups them; `train`/`held-out` are "
                   f"descriptive accuracy on {args.train_samples} train and val questions (for the overfitting "
-                  "claim). Aloe and CNN+LSTM rows: `benchmarks/aloe_clevrer.py` on the same videos and questions "
+                  "claim). The two no-video rows are references: a model at the language prior (the most common train "
+                  "answer of the same question text) has learned nothing from the video. Aloe and CNN+LSTM rows: `benchmarks/aloe_clevrer.py` on the same videos and questions "
                   "(32x32 MONet objects, 1000 steps of 8 labelled questions + 8 unlabelled).", "",
                   "| run | switches | steps | train min | descriptive | explanatory | predictive | counterfactual | "
                   "mean of 4 | train desc. | held-out desc. |", "|---" * 11 + "|"]
@@ -187,6 +187,13 @@ def render(work: Path, args: argparse.Namespace) -> str:
                          + " | ".join(fmt(v[k if k == 'descriptive' else f'{k}_per_question']) for k in TYPES)
                          + f" | {fmt(v['overall'])} | {fmt(r['train'].get('accuracy'))} | "
                          f"{fmt(r['heldout'].get('accuracy'))} |")
+        from slotvideo.train.config import load_config
+
+        data = load_config(CONFIGS["clevrer"], [f"data.cache_dir={work / 'cache'}",
+                                                *data_overrides("clevrer", args.videos)])
+        for n, v in answer_priors(data).items():
+            lines.append(f"| {n} | - | - | - | " + " | ".join(fmt(v[k if k == 'descriptive' else f'{k}_per_question'])
+                                                          for k in TYPES) + f" | {fmt(overall(v))} | - | - |")
         for n, v in aloe.items():
             lines.append(f"| {n} (aloe_clevrer.py) | - | {v['steps']} | {v['train_s'] / 60:.0f} | "
                          + " | ".join(fmt(v[k if k == 'descriptive' else f'{k}_per_question']) for k in TYPES)
