@@ -135,6 +135,10 @@ def test_cater_both_cameras_concatenates_the_variants(cater):
     assert len(open_cater("val", params={**params, "camera": "both"})) == 4
     with pytest.raises(ConfigError, match=r"'camera' must be one of \['static', 'moving', 'both'\]"):
         open_cater("train", params={**params, "camera": "all"})
+    # data.balance's groups: the camera of every sample; one camera has nothing to balance
+    assert both.balance_groups() == batch.camera.tolist()
+    with pytest.raises(ConfigError, match="needs data.params.camera: both"):
+        static.balance_groups()
 
 
 def test_cater_mini_generates_both_cameras(tmp_path):

@@ -103,8 +103,8 @@ class Cater(Dataset):
     """One CATER task and split; ``clips_per_video`` > 1 cuts each video into evenly spaced clips (evaluation).
 
     ``camera="both"`` concatenates the static and the moving-camera variants' videos (static first) and adds
-    the ``camera`` key. The two are not balanced per batch: a shuffled loader mixes them in proportion to
-    their sizes (the paper's batches are exactly half and half).
+    the ``camera`` key. A shuffled loader mixes them in proportion to their sizes; ``data.balance: true``
+    (:meth:`balance_groups`) makes every batch half static, half moving, as the paper's.
     ``sources`` lists ``(camera, variant folder, list file)``; ``variant`` / ``list_path`` are the first.
     """
 
@@ -160,6 +160,14 @@ class Cater(Dataset):
 
     def __len__(self) -> int:
         return len(self.videos) * self.clips
+
+    def balance_groups(self) -> list[int]:
+        """Per sample, its camera id (0 static, 1 moving): the groups ``data.balance`` draws equally per batch
+        (appendix A.3: 4 static + 4 moving-camera videos); only ``camera: both`` has both."""
+        if self.camera != "both":
+            raise ConfigError(f"data.balance: cater camera {self.camera!r} has one camera; balancing static and "
+                              "moving-camera videos needs data.params.camera: both")
+        return [self.videos[i // self.clips][2] for i in range(len(self))]
 
     def label(self, video: int) -> Tensor:
         labels = self.videos[video][1]

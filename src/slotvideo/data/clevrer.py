@@ -487,6 +487,14 @@ class Clevrer(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
+    def balance_groups(self) -> list[int]:
+        """Per sample, 0 descriptive / 1 multiple choice: the groups ``data.balance`` draws equally per batch
+        (appendix A.3's 4 + 4 supervised sub-batch); only a ``task: mixed`` loader has both."""
+        if self.task != "mixed":
+            raise ConfigError(f"data.balance: clevrer task {self.task!r} has one kind of sample; balancing "
+                              "descriptive and multiple-choice questions needs data.params.task: mixed")
+        return [int(item[0].type != 0) for item in self.items]
+
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         scene = self._scene(index)
         path = self.files.videos[scene]

@@ -74,6 +74,7 @@ class DataConfig:
     name: str = MISSING
     batch_size: int = field(default=8, metadata={"min": 1})        # GLOBAL batch, split over all ranks
     num_workers: int = field(default=0, metadata={"min": 0})
+    balance: bool = False   # equal samples per group in every training batch (the dataset's balance_groups())
     cache_dir: Optional[str] = ".cache/slotvideo"   # relative to the working directory; null = no cache
     seed: int = 0                                                   # seed of generated data (not of training)
     params: dict[str, Any] = field(default_factory=dict)            # passed to the dataset builder

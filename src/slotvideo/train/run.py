@@ -44,7 +44,7 @@ from .config import build_model, plain, to_yaml
 from .logging import RunLogger
 from .loop import TrainLoop
 from .optim import EMA, build_optimizers, build_schedulers
-from .sampler import ResumableBatchSampler
+from .sampler import BalancedBatchSampler, ResumableBatchSampler
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -85,9 +85,18 @@ def _collate_dict(samples: list[dict[str, Any]]) -> dict[str, Any]:
 def make_loader(dataset: Dataset, cfg: DictConfig, *, rank: int, world_size: int, train: bool,
                 max_batches: int | None, what: str) -> BatchLoader:
     """Batches over our :class:`ResumableBatchSampler` (shuffled + endless when ``train``)."""
-    sampler = ResumableBatchSampler(len(dataset), cfg.data.batch_size, rank=rank, world_size=world_size,
-                                    seed=cfg.seed, shuffle=train, drop_last=train, infinite=train,
-                                    max_batches=max_batches, what=what)
+    if train and cfg.data.get("balance", False):
+        groups = getattr(dataset, "balance_groups", None)
+        if groups is None:
+            raise ConfigError(f"data.balance: {what} ({type(dataset).__name__}) has no groups to balance; it needs "
+                              "a dataset with balance_groups() (clevrer task: mixed, cater camera: both)")
+        sampler: ResumableBatchSampler = BalancedBatchSampler(groups(), cfg.data.batch_size, rank=rank,
+                                                              world_size=world_size, seed=cfg.seed,
+                                                              max_batches=max_batches, what=what)
+    else:
+        sampler = ResumableBatchSampler(len(dataset), cfg.data.batch_size, rank=rank, world_size=world_size,
+                                        seed=cfg.seed, shuffle=train, drop_last=train, infinite=train,
+                                        max_batches=max_batches, what=what)
     workers = cfg.data.num_workers
     return BatchLoader(DataLoader(dataset, batch_sampler=sampler, num_workers=workers, collate_fn=_collate_dict,
                       persistent_workers=workers > 0, pin_memory=torch.cuda.is_available(),

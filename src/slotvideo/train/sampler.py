@@ -9,10 +9,16 @@ The permutation of epoch ``e`` is drawn from ``numpy.random.default_rng([seed, e
 touch any global RNG and does not depend on how many epochs ran before. The sampler's state is
 what the *loop* consumed (``epoch``, ``batch`` position), not how far DataLoader workers prefetched:
 the loop calls :meth:`advance` after each step, and a new iterator starts from that point.
+
+:class:`BalancedBatchSampler` (``data.balance: true``) draws every global batch with the same number of
+samples from each group of the dataset (``dataset.balance_groups()``: descriptive / multiple-choice questions of
+a mixed CLEVRER loader, static / moving camera of CATER's ``camera: both``), as Aloe's batches are built (A.3:
+4 descriptive + 4 multiple-choice questions; 4 static + 4 moving-camera videos). The groups alternate inside a
+batch, so any contiguous half of it (a rank's slice, Aloe's supervised sub-batch) is balanced too.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -93,3 +99,41 @@ class ResumableBatchSampler:
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.epoch = int(state["epoch"])
         self.batch = int(state["batch"])
+
+
+class BalancedBatchSampler(ResumableBatchSampler):
+    """:class:`ResumableBatchSampler` whose every global batch holds ``batch_size / G`` samples of each of the
+    ``G`` groups in ``groups`` (one group id per sample), interleaved ``g0, g1, ..., g0, g1, ...``.
+
+    An epoch is a fresh permutation of every group; it ends when the smallest group runs out (the larger
+    groups' unused samples come first in other epochs' permutations). Always shuffled, drops nothing within
+    the batches it makes.
+    """
+
+    def __init__(self, groups: Sequence[int], batch_size: int, *, rank: int = 0, world_size: int = 1,
+                 seed: int = 0, max_batches: int | None = None, what: str = "data"):
+        ids = np.asarray(groups)
+        if ids.ndim != 1 or len(ids) == 0:
+            raise ConfigError(f"data.balance: {what} gave no group per sample")
+        self.group_ids = sorted(set(ids.tolist()))
+        self.members = [np.flatnonzero(ids == g) for g in self.group_ids]
+        g = len(self.members)
+        if batch_size % g or (batch_size // world_size) % g:
+            raise ConfigError(f"data.balance: the batch per process ({batch_size // world_size}) must be divisible "
+                              f"by the {g} groups of {what}")
+        self.per_group = batch_size // g
+        batches = min(len(m) for m in self.members) // self.per_group
+        if batches < 1:
+            sizes = ", ".join(f"group {gid}: {len(m)}" for gid, m in zip(self.group_ids, self.members))
+            raise ConfigError(f"data.balance: {what} has too few samples of some group for one balanced batch of "
+                              f"{batch_size} ({sizes})")
+        super().__init__(batches * batch_size, batch_size, rank=rank, world_size=world_size, seed=seed,
+                         shuffle=True, drop_last=True, infinite=True, max_batches=max_batches, what=what)
+        self.batches = batches
+
+    def order(self, epoch: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, epoch])
+        picks = [rng.permutation(m)[:self.batches * self.per_group].reshape(self.batches, self.per_group)
+                 for m in self.members]
+        # [batches, per_group, G] -> g0, g1, ..., g0, g1, ... within every batch
+        return np.stack(picks, axis=-1).reshape(-1)
