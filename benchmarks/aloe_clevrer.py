@@ -52,6 +52,20 @@ KEYS = ["descriptive", "explanatory_per_question", "predictive_per_question", "c
         "counterfactual_per_option"]
 
 
+def save_row(results: Path, name: str, row: dict) -> None:
+    """Add ``row`` to ``results`` under an exclusive lock, atomically: invocations running at once (e.g. the two
+    halves of the masking grid) each read and rewrite the file, and must not drop each other's rows."""
+    import fcntl
+
+    with open(results.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = json.loads(results.read_text()) if results.exists() else {}
+        rows[name] = row
+        tmp = results.with_suffix(".tmp")
+        tmp.write_text(json.dumps(rows, indent=1))
+        tmp.replace(results)
+
+
 def answer_priors(work: Path, data: list[str]) -> dict[str, dict[str, float]]:
     """The no-video reference rows (:func:`benchmarks._clevrer.answer_priors`) on this benchmark's data."""
     from slotvideo.train.config import load_config
@@ -214,9 +228,7 @@ def main() -> int:
                         data + [f"train.ckpt_every={min(200, args.aloe_steps)}", *extra, *switches])
         row = {**score(run), "steps": args.aloe_steps, "train_s": round(finished_steps(run)[1], 1),
                "score_s": round(time.time() - t, 1)}
-        rows = json.loads(results.read_text()) if results.exists() else {}
-        rows[name] = row
-        results.write_text(json.dumps(rows, indent=1))
+        save_row(results, name, row)
         print(name, json.dumps(row), flush=True)
         if name == "aloe":
             attention_png(run, ROOT / "docs" / "img" / "aloe_attention.png")
