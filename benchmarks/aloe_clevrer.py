@@ -10,7 +10,7 @@ variant's switches; ``configs/cnn_lstm/clevrer_mini.yaml`` for the baseline); sc
 per type and per-option accuracy on the val split (the official grouping, ClevrerPredictions), and the
 issue's claims met or missed; draw the CLS attention over MONet's objects for one val video
 (``docs/img/aloe_attention.png``, appendix C). ``--label-fractions`` adds Aloe with and without the
-auxiliary loss at those label fractions (Figure 3). A stopped run resumes (every run is step-based);
+auxiliary loss at those label fractions (Figure 3). A stopped run resumes (every run is step-based) and a row already scored at the same steps is kept;
 several invocations with different ``--variants`` may share ``--work``: rows accumulate in
 ``<work>/results.json`` and the ``aloe`` section of ``docs/results.md`` shows them all.
 """
@@ -221,6 +221,10 @@ def main() -> int:
     results = work / "results.json"
     for name, config, switches, fraction in runs:
         t = time.time()
+        kept = json.loads(results.read_text()).get(name) if results.exists() else None
+        if kept and kept["steps"] == args.aloe_steps and finished_steps(work / "runs" / name)[0] >= args.aloe_steps:
+            print(name, "already trained and scored: kept", flush=True)
+            continue
         extra = [f"model.label_fraction={fraction}"] if config == ALOE else []
         if config == ALOE and "model.frontend=resnet" not in switches:
             extra += frozen
