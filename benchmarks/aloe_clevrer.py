@@ -10,9 +10,10 @@ variant's switches; ``configs/cnn_lstm/clevrer_mini.yaml`` for the baseline); sc
 per type and per-option accuracy on the val split (the official grouping, ClevrerPredictions), and the
 issue's claims met or missed; draw the CLS attention over MONet's objects for one val video
 (``docs/img/aloe_attention.png``, appendix C). ``--label-fractions`` adds Aloe with and without the
-auxiliary loss at those label fractions (Figure 3). A stopped run resumes (every run is step-based) and a row already scored at the same steps is kept;
-several invocations with different ``--variants`` may share ``--work``: rows accumulate in
-``<work>/results.json`` and the ``aloe`` section of ``docs/results.md`` shows them all.
+auxiliary loss at those label fractions (Figure 3), ``--masking-grid`` the six masking schemes x two losses
+(Figure 4). A stopped run resumes (every run is step-based) and a row already scored at the same steps is
+kept; several invocations with different ``--variants`` may share ``--work``: rows accumulate in
+``<work>/results.json`` (under a lock) and the ``aloe`` section of ``docs/results.md`` shows them all.
 """
 from __future__ import annotations
 
