@@ -98,6 +98,7 @@ def run(name: str, args: argparse.Namespace, work: Path) -> dict:
     steps, train_s, _ = finished_steps(run_dir)
     t = time.time()
     row = {"run": name, "dataset": dataset, "switches": switches, "steps": steps, "train_s": round(train_s, 1),
+           "command": command(),
            "train": split_means(run_dir, "train", args.train_samples),
            "heldout": split_means(run_dir, "val", args.train_samples)}
     if dataset == "clevrer":
@@ -162,7 +163,8 @@ def render(work: Path, args: argparse.Namespace) -> str:
     clevrer = {n: r for n, r in rows.items() if r["dataset"] == "clevrer"}
     cater = {n: r for n, r in rows.items() if r["dataset"] == "cater"}
     lines = ["## Slot Transformer (CPU scale, `benchmarks/slot_transformer_experiments.py`)", "",
-             f"{machine()}; commit {git_commit()}; 1 torch thread per run, seed 0. Last invocation: `{command()}`.", "",
+             f"{machine()}; commit {git_commit()}; 1 torch thread per run, seed 0. The rows come from:", "",
+             *(f"    {c}" for c in sorted({r.get("command", "?") for r in rows.values()})), "",
              "Every run: the `configs/slot_transformer/*_mini.yaml` model (5 slots of 32, 2 iterations, 2-layer "
              "transformers, LAMB lr 1e-3) on 16x16 frames, 8 frames per clip, batch 8, trained with the run's "
              "switches for the steps shown. The paper trains 64x64 videos for up to 500k steps; these are CPU budgets "
