@@ -232,7 +232,7 @@ def main() -> int:
         run = train_run(config, name, work, args.aloe_steps,
                         data + [f"train.ckpt_every={min(200, args.aloe_steps)}", *extra, *switches])
         row = {**score(run), "steps": args.aloe_steps, "train_s": round(finished_steps(run)[1], 1),
-               "score_s": round(time.time() - t, 1)}
+               "score_s": round(time.time() - t, 1), "command": command()}
         save_row(results, name, row)
         print(name, json.dumps(row), flush=True)
         if name == "aloe":
@@ -250,7 +250,8 @@ def main() -> int:
               for name, row in priors.items()]
     n_hard = next(iter(rows.values())).get("hard_counterfactual_questions", "?")
     md = (f"## Aloe on clevrer-mini (`benchmarks/aloe_clevrer.py`)\n\n{machine()}; commit {git_commit()}; "
-          f"1 torch thread per run, seed 0.\n\n`{command()}`\n\n"
+          f"1 torch thread per run, seed 0. The rows come from:\n\n"
+          + "".join(f"    {c}\n" for c in sorted({r.get("command", "?") for r in rows.values()})) + "\n"
           f"MONet: {monet_steps} steps ({monet_s / 60:.0f} min; loss {monet_loss[0]['loss']:.0f} -> "
           f"{monet_loss[-1]['loss']:.0f}) on the frames of {monet_videos} generated videos, then frozen; on 64 val "
           "videos: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(monet_eval.items())) + ". Each variant trains on descriptive and multiple-choice "
