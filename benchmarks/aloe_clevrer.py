@@ -45,6 +45,8 @@ VARIANTS = {
     "resnet": (ALOE, ["model.frontend=resnet", "model.monet={}", "model.monet_pretrain_steps=0",
                       "model.resolution=32"]),
     "contrastive": (ALOE, ["model.aux_loss=contrastive"]),
+    # the paper's batches: the supervised half holds 4 descriptive + 4 multiple-choice questions (A.3)
+    "balanced": (ALOE, ["data.balance=true"]),
     "cnn_lstm": (CNN_LSTM, ["data.params.task=mixed", "data.params.max_choices=4", "data.batch_size=8"]),
 }
 AUX_LOSSES = ("l2", "contrastive")

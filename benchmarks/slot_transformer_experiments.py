@@ -39,6 +39,8 @@ CLEVRER = ["data.params.task=mixed", "data.params.max_choices=4"]
 RUNS = {
     # experiments 1 and 5 (both auxiliary losses, 2 iterations, generative: the configs' default)
     "clevrer": ("clevrer", []),
+    # half descriptive, half multiple-choice questions in every batch (data.balance, as Aloe's A.3)
+    "clevrer-balanced": ("clevrer", ["data.balance=true"]),
     # experiment 3: iterations
     "clevrer-it1": ("clevrer", ["model.iterations=1"]),
     "clevrer-it4": ("clevrer", ["model.iterations=4"]),
