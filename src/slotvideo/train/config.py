@@ -307,7 +307,7 @@ def _check(values: Any, schema: type, prefix: str, skip: tuple[str, ...] = ()) -
                 f"; known keys are {sorted(fields)}"
             raise ConfigError(f"{full}: unknown key{hint}")
         _check_value(value, hints[key], full)
-        _check_bounds(value, fields[key].metadata, full)
+        check_bounds(value, fields[key].metadata, full)
 
 
 def _check_missing(values: dict[str, Any], prefix: str) -> None:
@@ -316,19 +316,6 @@ def _check_missing(values: dict[str, Any], prefix: str) -> None:
             raise ConfigError(f"{prefix}.{key}: missing; this key has no default")
         if isinstance(value, dict):
             _check_missing(value, f"{prefix}.{key}")
-
-
-def _check_bounds(value: Any, meta: Any, key: str) -> None:
-    if value is None or isinstance(value, bool) or not meta:
-        return
-    if "choices" in meta and value not in meta["choices"]:
-        raise ConfigError(f"{key}: expected one of {list(meta['choices'])}, got {value!r}")
-    if isinstance(value, (int, float)):
-        low, high = meta.get("min"), meta.get("max")
-        if (low is not None and value < low) or (high is not None and value > high):
-            lo = "-inf" if low is None else low
-            hi = "inf" if high is None else high
-            raise ConfigError(f"{key}: must be in [{lo}, {hi}], got {value!r}")
 
 
 def _type_name(tp: Any) -> str:
