@@ -11,7 +11,7 @@ from test_slot_transformer import tiny
 from slotvideo.data.batch import collate
 from slotvideo.data.clevrer import open_clevrer
 from slotvideo.data.fixtures import write_clevrer
-from slotvideo.models.reasoning_task import MixedLogits
+from slotvideo.models.reasoning_task import MixedLogits, mixed_parts
 
 CLIP = {"masks": "false", "num_frames": 4, "sampling": "uniform", "size": 16}
 VOCAB = 40  # > the fixture's largest question / choice word id
@@ -36,7 +36,7 @@ def test_mixed_logits_are_the_head_on_each_question_and_real_choice(data):
     with torch.no_grad():
         inferred = m.infer(mixed.video)
         last, feats = inferred["iterations"][-1], inferred["features"]
-        logits = m.mixed_logits(last, feats, mixed)
+        logits = m.mixed_logits(last, feats, mixed, mixed_parts(mixed))
     assert isinstance(logits, MixedLogits)
     assert logits.is_choice.tolist() == (mixed.question_type != 0).tolist()
     n_desc, n_mc = int((~logits.is_choice).sum()), int(logits.is_choice.sum())
@@ -61,7 +61,7 @@ def test_mixed_qa_loss_per_sample(data):
     m, mixed = model(), data["mixed"]
     torch.manual_seed(0)
     logits = m.task_logits(mixed)
-    loss = m.mixed_qa_loss(logits, mixed)
+    loss = m.mixed_qa_loss(logits, mixed_parts(mixed))
     assert loss.shape == (mixed.size,)
     desc_rows = (~logits.is_choice).nonzero().squeeze(1)
     torch.testing.assert_close(loss[desc_rows], F.cross_entropy(logits.descriptive, mixed.answer[desc_rows],
@@ -95,7 +95,7 @@ def test_mixed_question_loss_averages_a_question_over_its_choices(data):
     z = torch.randn(mixed.size, 4, m.cfg.num_slots, m.cfg.slot_dim)
     torch.manual_seed(0)
     logits = m.task_logits(mixed)
-    loss = m.mixed_question_loss(z, logits, mixed)
+    loss = m.mixed_question_loss(z, logits, mixed, mixed_parts(mixed))
     assert loss.shape == (mixed.size,)
     i = int(logits.is_choice.nonzero()[0])
     real = mixed.choice_mask[i].nonzero().squeeze(1)

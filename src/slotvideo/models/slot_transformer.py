@@ -435,15 +435,16 @@ class SlotTransformer(VideoModel):
         question = batch["question"] if has_key(batch, "question") else None
         choices = batch["choices"] if has_key(batch, "choices") else None
         if self.is_mixed(batch):
-            mixed = self.mixed_logits(last, out["features"], batch)
+            parts = mixed_parts(batch)  # split once; every mixed term reads the same parts
+            mixed = self.mixed_logits(last, out["features"], batch, parts)
             extra["mixed_logits"] = mixed
             if has_key(batch, "choice_answers"):
-                qa = self.mixed_qa_loss(mixed, batch)
+                qa = self.mixed_qa_loss(mixed, parts)
                 per_sample = per_sample + self.cfg.qa_weight * qa
                 terms["qa"] = qa.mean().detach()
-                terms.update({k: v.nanmean() for k, v in self.mixed_accuracy(mixed, batch).items()})
+                terms.update({k: v.nanmean() for k, v in self.mixed_accuracy(mixed, parts).items()})
                 if self.question_loss is not None and self.cfg.question_weight > 0:
-                    q_loss = self.mixed_question_loss(last.z, mixed, batch)
+                    q_loss = self.mixed_question_loss(last.z, mixed, batch, parts)
                     per_sample = per_sample + self.cfg.question_weight * q_loss
                     terms["question"] = q_loss.mean().detach()
         elif self.head is not None and (self.cfg.task != "clevrer" or question is not None):
@@ -471,14 +472,15 @@ class SlotTransformer(VideoModel):
         """A CLEVRER batch of both question kinds (the loader's ``task: mixed``, marked by ``choice_mask``)."""
         return self.head is not None and self.cfg.task == "clevrer" and has_key(batch, MIXED_KEY)
 
-    def mixed_logits(self, last: Iteration, features: Tensor, batch: Batch) -> MixedLogits:
-        """The head on each kind of a mixed batch: descriptive ``[Bd, 22]``; one pass per real
-        (question, choice) pair, as in 4.1, scattered to ``[Bm, C]`` (NaN at padded choices)."""
+    def mixed_logits(self, last: Iteration, features: Tensor, batch: Batch,
+                     parts: dict[str, tuple[Tensor, Batch]]) -> MixedLogits:
+        """The head on each kind of a mixed batch (``parts = mixed_parts(batch)``): descriptive ``[Bd, 22]``; one
+        pass per real (question, choice) pair, as in 4.1, scattered to ``[Bm, C]`` (NaN at padded choices)."""
         def head(rows: Tensor, output: str, choices: Tensor | None = None) -> Tensor:
             return self.head(last.z[rows], last.decoded.masks[rows], features[rows, 0], features[rows, -1], output,
                              batch["question"][rows], choices)
 
-        parts, desc, choice = mixed_parts(batch), None, None
+        desc = choice = None
         if "descriptive" in parts:
             desc = head(parts["descriptive"][0], "descriptive")
         if "multiple_choice" in parts:
@@ -490,11 +492,11 @@ class SlotTransformer(VideoModel):
         return MixedLogits(batch[MIXED_KEY].any(-1), desc, choice)
 
     @staticmethod
-    def mixed_qa_loss(logits: MixedLogits, batch: Batch) -> Tensor:
+    def mixed_qa_loss(logits: MixedLogits, parts: dict[str, tuple[Tensor, Batch]]) -> Tensor:
         """Per-sample loss ``[B]``: answer CE for descriptive questions, the mean BCE over a question's real
         choices for multiple-choice ones (each question weighs the same, whatever its number of choices)."""
-        loss = batch["video"].new_zeros(logits.is_choice.shape[0])
-        parts = mixed_parts(batch)
+        some = logits.descriptive if logits.descriptive is not None else logits.multiple_choice
+        loss = some.new_zeros(logits.is_choice.shape[0])
         if logits.descriptive is not None:
             rows, part = parts["descriptive"]
             loss = loss.index_put((rows,), F.cross_entropy(logits.descriptive, part["answer"], reduction="none"))
@@ -506,10 +508,11 @@ class SlotTransformer(VideoModel):
             loss = loss.index_put((rows,), (bce * real).sum(-1) / real.sum(-1))
         return loss
 
-    def mixed_question_loss(self, z: Tensor, logits: MixedLogits, batch: Batch) -> Tensor:
+    def mixed_question_loss(self, z: Tensor, logits: MixedLogits, batch: Batch,
+                            parts: dict[str, tuple[Tensor, Batch]]) -> Tensor:
         """Question prediction (3.4.2) on a mixed batch: from the answer id of a descriptive question, and from
         every real choice's flag of a multiple-choice one (averaged per question), as the single-kind batches."""
-        parts, rows, answers = mixed_parts(batch), [], []
+        rows, answers = [], []
         if "descriptive" in parts:
             rows.append(parts["descriptive"][0])
             answers.append(parts["descriptive"][1]["answer"])
@@ -527,13 +530,12 @@ class SlotTransformer(VideoModel):
 
     @staticmethod
     @torch.no_grad()
-    def mixed_accuracy(logits: MixedLogits, batch: Batch) -> dict[str, Tensor]:
+    def mixed_accuracy(logits: MixedLogits, parts: dict[str, tuple[Tensor, Batch]]) -> dict[str, Tensor]:
         """Per sample, NaN on the other kind: ``accuracy`` (descriptive), ``choice_accuracy`` (share of a
         question's real options right) and ``question_accuracy`` (all of them right)."""
         b = logits.is_choice.shape[0]
         nan = torch.full((b,), float("nan"), device=logits.is_choice.device)
         res = {"accuracy": nan.clone(), "choice_accuracy": nan.clone(), "question_accuracy": nan.clone()}
-        parts = mixed_parts(batch)
         if logits.descriptive is not None:
             rows, part = parts["descriptive"]
             res["accuracy"][rows] = (logits.descriptive.argmax(-1) == part["answer"]).float()
@@ -552,7 +554,7 @@ class SlotTransformer(VideoModel):
         out = self.infer(batch["video"])
         last = out["iterations"][-1]
         if self.is_mixed(batch):
-            return self.mixed_logits(last, out["features"], batch)
+            return self.mixed_logits(last, out["features"], batch, mixed_parts(batch))
         question = batch["question"] if has_key(batch, "question") else None
         choices = batch["choices"] if has_key(batch, "choices") else None
         return self.head_logits(last, out["features"], question, choices)[1]
@@ -590,7 +592,7 @@ class SlotTransformer(VideoModel):
         res = {"loss": out.extra["per_sample"], "mse": (out.recon - video).square().mean(dim=(1, 2, 3, 4))}
         target = self._target(batch)
         if "mixed_logits" in out.extra and has_key(batch, "choice_answers"):
-            res.update(self.mixed_accuracy(out.extra["mixed_logits"], batch))
+            res.update(self.mixed_accuracy(out.extra["mixed_logits"], mixed_parts(batch)))
         elif out.logits is not None and target is not None:
             res.update(self.accuracy(out.extra["output"], out.logits, target))
             if target.dim() == 2:       # multi-hot action labels: mAP over the split
