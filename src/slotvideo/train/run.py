@@ -85,7 +85,7 @@ def _collate_dict(samples: list[dict[str, Any]]) -> dict[str, Any]:
 def make_loader(dataset: Dataset, cfg: DictConfig, *, rank: int, world_size: int, train: bool,
                 max_batches: int | None, what: str) -> BatchLoader:
     """Batches over our :class:`ResumableBatchSampler` (shuffled + endless when ``train``)."""
-    if train and cfg.data.get("balance", False):
+    if train and cfg.data.balance:
         groups = getattr(dataset, "balance_groups", None)
         if groups is None:
             raise ConfigError(f"data.balance: {what} ({type(dataset).__name__}) has no groups to balance; it needs "

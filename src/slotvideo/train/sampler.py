@@ -115,8 +115,8 @@ class BalancedBatchSampler(ResumableBatchSampler):
         ids = np.asarray(groups)
         if ids.ndim != 1 or len(ids) == 0:
             raise ConfigError(f"data.balance: {what} gave no group per sample")
-        self.group_ids = sorted(set(ids.tolist()))
-        self.members = [np.flatnonzero(ids == g) for g in self.group_ids]
+        group_ids = sorted(set(ids.tolist()))
+        self.members = [np.flatnonzero(ids == g) for g in group_ids]
         g = len(self.members)
         if batch_size % g or (batch_size // world_size) % g:
             raise ConfigError(f"data.balance: the batch per process ({batch_size // world_size}) must be divisible "
@@ -124,16 +124,15 @@ class BalancedBatchSampler(ResumableBatchSampler):
         self.per_group = batch_size // g
         batches = min(len(m) for m in self.members) // self.per_group
         if batches < 1:
-            sizes = ", ".join(f"group {gid}: {len(m)}" for gid, m in zip(self.group_ids, self.members))
+            sizes = ", ".join(f"group {gid}: {len(m)}" for gid, m in zip(group_ids, self.members))
             raise ConfigError(f"data.balance: {what} has too few samples of some group for one balanced batch of "
                               f"{batch_size} ({sizes})")
         super().__init__(batches * batch_size, batch_size, rank=rank, world_size=world_size, seed=seed,
                          shuffle=True, drop_last=True, infinite=True, max_batches=max_batches, what=what)
-        self.batches = batches
 
     def order(self, epoch: int) -> np.ndarray:
         rng = np.random.default_rng([self.seed, epoch])
-        picks = [rng.permutation(m)[:self.batches * self.per_group].reshape(self.batches, self.per_group)
-                 for m in self.members]
+        batches = self.batches_per_epoch
+        picks = [rng.permutation(m)[:batches * self.per_group].reshape(batches, self.per_group) for m in self.members]
         # [batches, per_group, G] -> g0, g1, ..., g0, g1, ... within every batch
         return np.stack(picks, axis=-1).reshape(-1)
