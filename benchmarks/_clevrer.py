@@ -45,13 +45,14 @@ def single_task(cfg, split: str, task: str, num: int | None = None):
                         num=num)
 
 
-def score(run_dir: Path, split: str = "val", seed: int = 0) -> dict:
+def score(run_dir: Path, split: str = "val", seed: int = 0, loaded: tuple | None = None) -> dict:
     """Per-question / per-option accuracy per type on ``split``, grouped by question as the official evaluation;
-    any model with ``task_logits`` (Aloe, CNN+LSTM, Slot Transformer). ``seed`` fixes a stochastic model's samples."""
+    any model with ``task_logits`` (Aloe, CNN+LSTM, Slot Transformer). ``seed`` fixes a stochastic model's samples;
+    ``loaded`` is the run's ``load_run`` result when the caller has it already."""
     from slotvideo.data.batch import collate
     from slotvideo.data.clevrer import ClevrerPredictions
 
-    cfg, model = load_run(run_dir)
+    cfg, model = loaded or load_run(run_dir)
     model.eval()
     torch.manual_seed(seed)
     preds = ClevrerPredictions()

@@ -69,13 +69,12 @@ def data_overrides(dataset: str, videos: int) -> list[str]:
     return [f"data.params.generate.{k}={v}" for k, v in generate.items()] + (CLEVRER if dataset == "clevrer" else [])
 
 
-def split_means(run_dir: Path, split: str, num: int | None, seed: int = 0) -> dict[str, float]:
+def split_means(cfg, model, split: str, num: int | None, seed: int = 0) -> dict[str, float]:
     """``evaluate_batch`` averaged over ``num`` samples of ``split`` (NaN-skipping): mixed CLEVRER batches give
     descriptive ``accuracy`` and multiple-choice ``question_accuracy``; CATER top1 / top5 / l1."""
     from slotvideo.data.batch import collate
     from slotvideo.eval.evaluate import average_metrics
 
-    cfg, model = load_run(run_dir)
     model.eval()
     torch.manual_seed(seed)
     task = cfg.data.params.get("task")
@@ -99,12 +98,13 @@ def run(name: str, args: argparse.Namespace, work: Path) -> dict:
                          *switches])
     steps, train_s, _ = finished_steps(run_dir)
     t = time.time()
+    loaded = load_run(run_dir)  # once for the three scorings below
     row = {"run": name, "dataset": dataset, "switches": switches, "steps": steps, "train_s": round(train_s, 1),
            "command": command(),
-           "train": split_means(run_dir, "train", args.train_samples),
-           "heldout": split_means(run_dir, "val", args.train_samples)}
+           "train": split_means(*loaded, "train", args.train_samples),
+           "heldout": split_means(*loaded, "val", args.train_samples)}
     if dataset == "clevrer":
-        row["val"] = score(run_dir, "val")
+        row["val"] = score(run_dir, "val", loaded=loaded)
         row["val"]["overall"] = overall(row["val"])
     row["score_s"] = round(time.time() - t, 1)
     out = work / "slot_transformer"
