@@ -3,6 +3,7 @@ config as a resumable run, load it, and score it per question type on a split as
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -36,13 +37,31 @@ def load_run(run_dir: Path):
     return config_from_yaml(read_checkpoint(run_dir)["config_yaml"]), load_model(run_dir)
 
 
-def single_task(cfg, split: str, task: str, num: int | None = None):
-    """The run's data read with the loader of one task (a mixed run answers both kinds); ``num`` samples of it."""
+def single_task(cfg, split: str, task: str, num: int | None = None, **params):
+    """The run's data read with the loader of one task (a mixed run answers both kinds); ``num`` samples of it;
+    ``params`` replace more of the run's data params."""
     from slotvideo.data import open_dataset
 
     # the loader ignores max_choices outside task: mixed, so overriding task alone is enough
-    return open_dataset(cfg.data.name, split, params={**cfg.data.params, "task": task}, cache_dir=cfg.data.cache_dir,
+    return open_dataset(cfg.data.name, split, params={**cfg.data.params, "task": task, **params}, cache_dir=cfg.data.cache_dir,
                         num=num)
+
+
+def split_means(cfg, model, split: str, num: int | None = None, seed: int = 0, **params) -> dict[str, float]:
+    """``evaluate_batch`` averaged over ``num`` samples of ``split`` read with the run's data params (``params``
+    replace some: ``camera="moving"``), NaN-skipping; split-level metrics (mAP) over the whole split. Mixed
+    CLEVRER batches give descriptive ``accuracy`` and multiple-choice ``question_accuracy``; CATER top1 / top5 /
+    l1; action lists map / top1 / top5."""
+    from slotvideo.data.batch import collate
+    from slotvideo.eval.evaluate import average_metrics
+
+    model.eval()
+    torch.manual_seed(seed)
+    ds = single_task(cfg, split, params.pop("task", cfg.data.params.get("task")), num, **params)
+    batches = (collate([ds[i] for i in range(s, min(s + 32, len(ds)))]) for s in range(0, len(ds), 32))
+    with torch.no_grad():
+        means, _, _ = average_metrics(model.evaluate_batch, batches).reduce()
+    return {k: v for k, v in means.items() if not math.isnan(v)}
 
 
 def score(run_dir: Path, split: str = "val", seed: int = 0, loaded: tuple | None = None) -> dict:
