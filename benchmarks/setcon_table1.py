@@ -225,7 +225,7 @@ def curve_table(results: list[dict[str, Any]], datasets: list[str]) -> tuple[str
     return "\n".join(lines), curves
 
 
-def claims(results: list[dict[str, Any]], datasets: list[str]) -> str:
+def claims(results: list[dict[str, Any]], datasets: list[str], masks: str = "setcon_slotwise_masks.png") -> str:
     def mean(ds: str, loss: str, enc: str, key: str) -> float:
         vals = [r["metrics"].get(key, float("nan")) for r in results
                 if (r["job"].dataset, r["job"].loss, r["job"].encoder) == (ds, loss, enc)]
@@ -256,7 +256,7 @@ def claims(results: list[dict[str, Any]], datasets: list[str]) -> str:
         out.append(f"3. Slotwise slots collapse onto the same object: object separation (distinct slots per "
                    f"visible object, 1 = one slot each, 1/3 = full collapse) slotwise+SA {sw:.2f} vs SetCon+SA "
                    f"{sc:.2f}, SetCon mask confidence {conf:.2f} (1/K = uniform masks, needs > 0.5): "
-                   f"**{'met' if met else 'missed'}**; masks in `docs/img/setcon_slotwise_masks.png`.")
+                   f"**{'met' if met else 'missed'}**; masks in `docs/img/{masks}`.")
     return "\n".join(out)
 
 
@@ -327,6 +327,9 @@ def main() -> int:
     parser.add_argument("--rows", default=None, help="only these rows, e.g. setcon:slot_attention,slotwise:fm_mlp")
     parser.add_argument("--gridworld-steps", type=int, default=None)
     parser.add_argument("--bouncing-balls-steps", type=int, default=None)
+    parser.add_argument("--section", default="setcon",
+                        help="docs/results.md section (and figure-name prefix) to write, e.g. setcon-long for a "
+                             "longer run of a few rows beside the full table")
     args = parser.parse_args()
     datasets = [d for d in args.datasets.split(",") if d]
     for d in datasets:
@@ -371,19 +374,22 @@ def main() -> int:
 
     main_table = table(results, datasets)
     curves_md, curves = curve_table(results, datasets)
-    claims_md = claims(results, datasets)
+    prefix = args.section.replace("-", "_")
+    masks_name, curve_name = f"{prefix}_slotwise_masks.png", f"{prefix}_prediction_curve.png"
+    claims_md = claims(results, datasets, masks_name)
     print("\n" + main_table + "\n\n" + curves_md + "\n\n" + claims_md)
     if args.quick:
         return 0
 
-    has_masks = masks_png(results, IMG / "setcon_slotwise_masks.png")
-    curve_png(curves, IMG / "setcon_prediction_curve.png")
+    has_masks = masks_png(results, IMG / masks_name)
+    curve_png(curves, IMG / curve_name)
     budget_lines = []
     for ds in datasets:
         taken = [r["steps"] for r in results if r["job"].dataset == ds]
         budget_lines.append(f"- {DATASETS[ds]}: up to {max(taken)} steps per run (min {min(taken)}), "
                             f"overrides of `configs/setcon/{ds}.yaml`: `{' '.join(BUDGETS[ds]['overrides'])}`")
-    md = f"""## SetCon — Table 1 (`benchmarks/setcon_table1.py`)
+    title = "SetCon — Table 1" if args.section == "setcon" else f"SetCon — Table 1 rows, longer runs (`{args.section}`)"
+    md = f"""## {title} (`benchmarks/setcon_table1.py`)
 
 Command: `{command()}`
 Machine: {machine()}; date {date.today().isoformat()}; wall time {wall / 60:.1f} min for {len(results)} runs
@@ -400,7 +406,7 @@ GridWorld as in the paper. "object separation" (not in the paper): distinct slot
 {main_table}
 
 Future prediction, MSE x 1e-2 of the decoded k-step rollout (transition applied k times without new input;
-the decoder was trained on 1-step predictions only); plot in `docs/img/setcon_prediction_curve.png`:
+the decoder was trained on 1-step predictions only); plot in `docs/img/{curve_name}`:
 
 {curves_md}
 
@@ -409,7 +415,7 @@ Claims of the issue:
 {claims_md}
 {'' if has_masks else '(the mask figure was not produced: Bouncing Balls was not run)'}
 """
-    write_section("setcon", md)
+    write_section(args.section, md)
     return 0
 
 
