@@ -166,6 +166,17 @@ def fmt(v) -> str:
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
 
+def split_table(intro: str, rows: dict[str, dict], train_key: str, held_keys: tuple[str, ...]) -> list[str]:
+    """A table of runs scored by :func:`split_means`: one train metric, then the held-out (val) ones."""
+    head = ["run", "switches", "steps", "train min", f"train {train_key}", *(f"val {k}" for k in held_keys)]
+    lines = ["", intro, "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for n, r in rows.items():
+        lines.append(f"| {n} | {' '.join(r['switches']) or '-'} | {r['steps']} | {r['train_s'] / 60:.0f} | "
+                     + " | ".join(fmt(v) for v in (r["train"].get(train_key), *(r["heldout"].get(k) for k in held_keys)))
+                     + " |")
+    return lines
+
+
 def render(work: Path, args: argparse.Namespace) -> str:
     kept = {p.stem: json.loads(p.read_text()) for p in (work / "slot_transformer").glob("*.json")}
     rows = {name: kept[name] for name in RUNS if name in kept}  # in the order of RUNS
@@ -212,32 +223,21 @@ def render(work: Path, args: argparse.Namespace) -> str:
                          + f" | {fmt(overall(v))} | - | - |")
         lines += ["", "Claims (held-out, one seed):", "", *claims(clevrer)]
     if cater:
-        lines += ["", "**CATER-style snitch localization** (generated cater-mini, 6x6 grid; chance top-1 0.028):", "",
-                  "| run | switches | steps | train min | train top1 | val top1 | val top5 | val L1 |",
-                  "|---" * 8 + "|"]
-        for n, r in cater.items():
-            h = r["heldout"]
-            lines.append(f"| {n} | {' '.join(r['switches']) or '-'} | {r['steps']} | {r['train_s'] / 60:.0f} | "
-                         f"{fmt(r['train'].get('top1'))} | {fmt(h.get('top1'))} | {fmt(h.get('top5'))} | "
-                         f"{fmt(h.get('l1'))} |")
+        lines += split_table("**CATER-style snitch localization** (generated cater-mini, 6x6 grid; chance top-1 0.028):",
+                             cater, "top1", ("top1", "top5", "l1"))
     if actions:
-        lines += ["", "**Action recognition** (the Kinetics-600 stand-in, experiment 8): the classification head on "
-                  "cater-mini's compositional actions (`actions_order_uniq`, 301 multi-hot classes, max2action "
-                  "videos; `cater_mini_actions.yaml`: SGD, warm-up and cosine decay). `map` is CATER's score (AP per "
-                  "class over the split, averaged over the classes that occur); top-k is a hit when a true class is "
-                  "among the k highest logits. The no-video row ranks every video's classes by their train "
-                  "frequency.", "",
-                  "| run | switches | steps | train min | train map | val map | val top1 | val top5 |",
-                  "|---" * 8 + "|"]
-        for n, r in actions.items():
-            h = r["heldout"]
-            lines.append(f"| {n} | {' '.join(r['switches']) or '-'} | {r['steps']} | {r['train_s'] / 60:.0f} | "
-                         f"{fmt(r['train'].get('map'))} | {fmt(h.get('map'))} | {fmt(h.get('top1'))} | "
-                         f"{fmt(h.get('top5'))} |")
+        lines += split_table(
+            "**Action recognition** (the Kinetics-600 stand-in, experiment 8): the classification head on "
+            "cater-mini's compositional actions (`actions_order_uniq`, 301 multi-hot classes, max2action "
+            "videos; `cater_mini_actions.yaml`: SGD, warm-up and cosine decay). `map` is CATER's score (AP per "
+            "class over the split, averaged over the classes that occur); top-k is a hit when a true class is "
+            "among the k highest logits. The no-video row ranks every video's classes by their train frequency.",
+            actions, "map", ("map", "top1", "top5"))
+        for r in actions.values():
             if "frequency" in r:
                 f = r["frequency"]
-                lines.append(f"| class frequency (no video) | - | - | - | - | {fmt(f.get('map'))} | "
-                             f"{fmt(f.get('top1'))} | {fmt(f.get('top5'))} |")
+                lines.append("| class frequency (no video) | - | - | - | - | "
+                             + " | ".join(fmt(f.get(k)) for k in ("map", "top1", "top5")) + " |")
     return "\n".join(lines) + "\n"
 
 
