@@ -41,6 +41,8 @@ RUNS = {
     "clevrer": ("clevrer", []),
     # half descriptive, half multiple-choice questions in every batch (data.balance, as Aloe's A.3)
     "clevrer-balanced": ("clevrer", ["data.balance=true"]),
+    # the same for longer (run with a larger --steps)
+    "clevrer-balanced-long": ("clevrer", ["data.balance=true"]),
     # experiment 3: iterations
     "clevrer-it1": ("clevrer", ["model.iterations=1"]),
     "clevrer-it4": ("clevrer", ["model.iterations=4"]),
