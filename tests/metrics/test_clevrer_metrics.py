@@ -83,3 +83,26 @@ def test_bad_inputs_name_the_argument():
     metric.update_options(ids, ["predictive", "explanatory"], torch.tensor([0, 1]), torch.tensor([0, 1]))
     with pytest.raises(ShapeError, match="different question_types"):
         metric.compute()
+
+
+def test_padded_option_accuracy_matches_the_grouped_official_scores():
+    """Random padded batches: the per-question share and all-right flag equal ClevrerAccuracy's per-option and
+    per-question accuracies on the same options, flattened (padding dropped) and grouped by question id."""
+    from slotvideo.metrics.clevrer import padded_option_accuracy
+
+    g = torch.Generator().manual_seed(0)
+    b, c = 64, 4
+    counts = torch.randint(1, c + 1, (b,), generator=g)
+    real = torch.arange(c)[None] < counts[:, None]
+    answers = torch.randint(0, 2, (b, c), generator=g)
+    logits = torch.randn(b, c, generator=g).masked_fill(~real, float("nan"))   # padding is never scored
+    share, all_right = padded_option_accuracy(logits, answers, real)
+    for q in range(b):
+        metric = ClevrerAccuracy()
+        n = int(counts[q])
+        metric.update_options(torch.full((n,), q), ["predictive"] * n, (logits[q, :n] > 0).long(), answers[q, :n])
+        scores = metric.compute()
+        assert float(share[q]) == pytest.approx(scores["predictive_per_option"])
+        assert float(all_right[q]) == scores["predictive_per_question"]
+    with pytest.raises(ShapeError, match="real"):
+        padded_option_accuracy(logits, answers, real[:, :2])

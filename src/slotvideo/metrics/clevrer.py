@@ -43,6 +43,18 @@ def question_type_ids(types: Sequence[str] | Tensor) -> Tensor:
     return torch.tensor(ids, dtype=torch.long)
 
 
+def padded_option_accuracy(logits: Tensor, answers: Tensor, real: Tensor) -> tuple[Tensor, Tensor]:
+    """Per question of a padded multiple-choice batch (``[B, C]`` option logits, 0/1 answers and the mask of
+    real options): the share of its real options answered right (``logit > 0`` predicts "correct"), and 1.0
+    when all of them are (the official per-question score), as float ``[B]`` each."""
+    sizes = check_shape(logits, "B C", "logits")
+    check_shape(answers, "B C", "answers", **sizes)
+    check_shape(real, "B C", "real", **sizes)
+    real = real.to(logits.dtype)
+    share = (((logits > 0) == answers.bool()).to(logits.dtype) * real).sum(-1) / real.sum(-1)
+    return share, (share == 1).to(logits.dtype)
+
+
 def _flags(x: Tensor, name: str, n: int) -> Tensor:
     check_shape(x, "N", name, N=n)
     if x.dtype.is_floating_point:

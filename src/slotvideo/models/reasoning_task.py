@@ -38,7 +38,7 @@ from torch import Tensor
 from slotvideo.data.batch import Batch
 from slotvideo.errors import DataError, ShapeError, check_shape
 from slotvideo.metrics.cater import class_to_cell, grid_l1_distance, top_k_accuracy
-from slotvideo.metrics.clevrer import QUESTION_TYPES
+from slotvideo.metrics.clevrer import QUESTION_TYPES, padded_option_accuracy
 
 TASKS = ("clevrer", "cater")
 #: the question kinds of a CLEVRER batch, in the order of :class:`MixedLogits`
@@ -248,13 +248,11 @@ class ReasoningTask:
         elif task == "descriptive":
             out["acc_descriptive"] = (logits.argmax(-1) == batch["answer"]).float()
         else:
-            right = ((logits > 0) == batch["answer"].reshape(logits.shape).bool()).float()
+            answers = batch["answer"].reshape(logits.shape)
+            real = batch[MIXED_KEY] if MIXED_KEY in batch else torch.ones_like(answers, dtype=torch.bool)
+            right, all_right = padded_option_accuracy(logits.float(), answers, real)
             if MIXED_KEY in batch:
-                real = batch[MIXED_KEY].float()
-                right = (right * real).sum(-1) / real.sum(-1)
-                out["question_acc"] = (right == 1).float()
-            else:
-                right = right.mean(-1)
+                out["question_acc"] = all_right
             out["option_acc"] = right
             if "question_type" in batch:
                 qt = batch["question_type"].reshape(-1)

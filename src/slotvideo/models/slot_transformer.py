@@ -56,6 +56,7 @@ from slotvideo.errors import ConfigError, ShapeError, check_range, check_shape
 from slotvideo.metrics.ari import fg_ari
 from slotvideo.metrics.average_precision import RANKING, ranking
 from slotvideo.metrics.cater import grid_l1_distance, top_k_accuracy
+from slotvideo.metrics.clevrer import padded_option_accuracy
 from slotvideo.models.base import Output, VideoModel
 from slotvideo.models.reasoning_task import MIXED_KEY, MixedLogits, choice_pairs, mixed_parts, scatter_pairs
 from slotvideo.models.slot_transformer_heads import ObjectPrediction, QuestionPrediction, TaskHead
@@ -541,11 +542,9 @@ class SlotTransformer(VideoModel):
             res["accuracy"][rows] = (logits.descriptive.argmax(-1) == part["answer"]).float()
         if logits.multiple_choice is not None:
             rows, part = parts["multiple_choice"]
-            real = part[MIXED_KEY].float()
-            right = ((logits.multiple_choice > 0).long() == part["answer"]).float()
-            share = (right * real).sum(-1) / real.sum(-1)
+            share, all_right = padded_option_accuracy(logits.multiple_choice.float(), part["answer"], part[MIXED_KEY])
             res["choice_accuracy"][rows] = share
-            res["question_accuracy"][rows] = (share == 1).float()
+            res["question_accuracy"][rows] = all_right
         return res
 
     def task_logits(self, batch: Batch) -> Tensor | MixedLogits:
