@@ -7,6 +7,12 @@ Per video: sample objects and actions (:mod:`.cater_sim`), a static or orbiting 
 (:mod:`.cater_render`) and write video, scene JSON and masks; labels go to the record, and the lists are
 written from all records at the end. Besides the labels, each record keeps whether the snitch ends hidden
 under a cone and the class of its last *visible* position (the "last visible position" baseline).
+
+A video's random stream depends on the seed and its index, not on the camera: the static and the moving
+variant of one seed render the same scenes (objects, actions, snitch path) and differ only in the camera, so
+their scores are a paired measure of what the moving camera costs, and ``camera: both`` shows each scene from
+two views. The official CATER renders different scenes for its two variants; generate the moving variant
+with another ``seed`` for that.
 """
 from __future__ import annotations
 
