@@ -11,6 +11,7 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
@@ -37,6 +38,13 @@ def git_commit() -> str:
                                        stderr=subprocess.DEVNULL, cwd=RESULTS.parent).strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def provenance(rows: Iterable[dict]) -> list[str]:
+    """The lines under a section's title when its rows ran at different times: the machine, the commit, and
+    every distinct command that produced a row (each row keeps its ``command``), then a blank line."""
+    return [f"{machine()}; commit {git_commit()}; 1 torch thread per run, seed 0. The rows come from:", "",
+            *(f"    {c}" for c in sorted({r.get("command", "?") for r in rows})), ""]
 
 
 def write_section(name: str, markdown: str, path: Path = RESULTS) -> None:

@@ -24,7 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks._clevrer import load_run, split_means, train_run  # noqa: E402
-from benchmarks._results import command, git_commit, machine, write_section  # noqa: E402
+from benchmarks._results import command, provenance, write_section  # noqa: E402
 from benchmarks.aloe_clevrer import save_row  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 
@@ -92,8 +92,7 @@ def render(rows: dict[str, dict], monet: Path, videos: int, oracle: dict[str, fl
     steps, seconds, _ = finished_steps(monet)
     loss = [json.loads(x)["loss"] for x in (monet / "metrics.jsonl").read_text().splitlines() if '"loss"' in x]
     lines = ["## Aloe on cater-mini (`benchmarks/aloe_cater.py`)", "",
-             f"{machine()}; commit {git_commit()}; 1 torch thread per run, seed 0. The rows come from:", "",
-             *(f"    {c}" for c in sorted({r["command"] for r in rows.values()})), "",
+             *provenance(rows.values()),
              f"MONet (`configs/monet/cater_mini.yaml`): {steps} steps ({seconds / 60:.0f} min; loss {loss[0]:.0f} -> "
              f"{loss[-1]:.0f}) on the frames of {videos} generated videos per camera, then frozen. Each Aloe row "
              "(`configs/aloe/cater_mini.yaml`: width 64, 4 layers, 16 frames of 32x32) trains on the static and the "
@@ -138,9 +137,9 @@ def main() -> int:
                         [*data(args.videos), "data.params.camera=both", "data.balance=true",
                          f"train.ckpt_every={min(200, args.aloe_steps)}", *frozen, *VARIANTS[name]])
         t = time.time()
-        row = {"val": score(run, args.val_samples), "steps": finished_steps(run)[0],
-               "train_s": round(finished_steps(run)[1], 1), "score_s": round(time.time() - t, 1),
-               "command": command()}
+        steps, train_s, _ = finished_steps(run)
+        row = {"val": score(run, args.val_samples), "steps": steps, "train_s": round(train_s, 1),
+               "score_s": round(time.time() - t, 1), "command": command()}
         save_row(results, name, row)
         print(name, json.dumps(row), flush=True)
     kept = json.loads(results.read_text()) if results.exists() else {}

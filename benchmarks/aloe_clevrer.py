@@ -27,7 +27,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks._results import command, git_commit, machine, write_section  # noqa: E402
+from benchmarks._results import command, provenance, write_section  # noqa: E402
 from benchmarks._clevrer import TYPES, load_run, score, single_task, train_run  # noqa: E402
 from benchmarks._clevrer import answer_priors as clevrer_priors  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
@@ -251,9 +251,7 @@ def main() -> int:
     lines += [f"| {name} | - | " + " | ".join(f"{row[k]:.3f}" if k in row else "-" for k in KEYS) + " | - |"
               for name, row in priors.items()]
     n_hard = next(iter(rows.values())).get("hard_counterfactual_questions", "?")
-    md = (f"## Aloe on clevrer-mini (`benchmarks/aloe_clevrer.py`)\n\n{machine()}; commit {git_commit()}; "
-          f"1 torch thread per run, seed 0. The rows come from:\n\n"
-          + "".join(f"    {c}\n" for c in sorted({r.get("command", "?") for r in rows.values()})) + "\n"
+    md = ("## Aloe on clevrer-mini (`benchmarks/aloe_clevrer.py`)\n\n" + "\n".join(provenance(rows.values())) + "\n"
           f"MONet: {monet_steps} steps ({monet_s / 60:.0f} min; loss {monet_loss[0]['loss']:.0f} -> "
           f"{monet_loss[-1]['loss']:.0f}) on the frames of {monet_videos} generated videos, then frozen; on 64 val "
           "videos: " + ", ".join(f"{k} {v:.3f}" for k, v in sorted(monet_eval.items())) + ". Each variant trains on descriptive and multiple-choice "

@@ -30,7 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks._clevrer import TYPES, answer_priors, load_run, score, single_task, split_means, train_run  # noqa: E402
-from benchmarks._results import command, git_commit, machine, write_section  # noqa: E402
+from benchmarks._results import command, provenance, write_section  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 
 SMALL = ["model.resolution=16", "data.params.size=[16,16]"]
@@ -81,9 +81,9 @@ def frequency_baseline(cfg, num: int | None) -> dict[str, float]:
     labels (the same scores for every video), scored as the model is (mAP, top-1, top-5)."""
     from slotvideo.metrics.average_precision import mean_average_precision
 
-    def labels(split: str, n: int | None) -> torch.Tensor:
+    def labels(split: str, n: int | None) -> torch.Tensor:  # from the lists: no video is decoded
         ds = single_task(cfg, split, cfg.data.params.task, n)
-        return torch.stack([ds[i]["label"] for i in range(len(ds))]).float()
+        return torch.stack([ds.label(v) for v in range(len(ds.videos))]).float()
 
     freq = labels("train", None).mean(0)
     val = labels("val", num)
@@ -186,8 +186,7 @@ def render(work: Path, args: argparse.Namespace) -> str:
     cater = {n: r for n, r in rows.items() if r["dataset"] == "cater"}
     actions = {n: r for n, r in rows.items() if r["dataset"] == "actions"}
     lines = ["## Slot Transformer (CPU scale, `benchmarks/slot_transformer_experiments.py`)", "",
-             f"{machine()}; commit {git_commit()}; 1 torch thread per run, seed 0. The rows come from:", "",
-             *(f"    {c}" for c in sorted({r.get("command", "?") for r in rows.values()})), "",
+             *provenance(rows.values()),
              "Every run: the `configs/slot_transformer/*_mini.yaml` model (5 slots of 32, 2 iterations, 2-layer "
              "transformers, LAMB lr 1e-3) on 16x16 frames, 8 frames per clip, batch 8, trained with the run's "
              "switches for the steps shown. The paper trains 64x64 videos for up to 500k steps; these are CPU budgets "

@@ -443,7 +443,9 @@ class SlotTransformer(VideoModel):
                 qa = self.mixed_qa_loss(mixed, parts)
                 per_sample = per_sample + self.cfg.qa_weight * qa
                 terms["qa"] = qa.mean().detach()
-                terms.update({k: v.nanmean() for k, v in self.mixed_accuracy(mixed, parts).items()})
+                # per sample (NaN on the other kind): logged here as means, scored by evaluate_batch
+                extra["mixed_accuracy"] = self.mixed_accuracy(mixed, parts)
+                terms.update({k: v.nanmean() for k, v in extra["mixed_accuracy"].items()})
                 if self.question_loss is not None and self.cfg.question_weight > 0:
                     q_loss = self.mixed_question_loss(last.z, mixed, batch, parts)
                     per_sample = per_sample + self.cfg.question_weight * q_loss
@@ -590,8 +592,8 @@ class SlotTransformer(VideoModel):
         video = batch["video"]
         res = {"loss": out.extra["per_sample"], "mse": (out.recon - video).square().mean(dim=(1, 2, 3, 4))}
         target = self._target(batch)
-        if "mixed_logits" in out.extra and has_key(batch, "choice_answers"):
-            res.update(self.mixed_accuracy(out.extra["mixed_logits"], mixed_parts(batch)))
+        if "mixed_accuracy" in out.extra:    # computed by forward with the loss
+            res.update(out.extra["mixed_accuracy"])
         elif out.logits is not None and target is not None:
             res.update(self.accuracy(out.extra["output"], out.logits, target))
             if target.dim() == 2:       # multi-hot action labels: mAP over the split
