@@ -19,9 +19,16 @@ Samples: ``video`` ``[T, 3, H, W]``, ``label`` (``[]`` class id for localize, ``
 and ``video_index`` (which video of the list a clip comes from, for clip averaging); with ``camera: both``
 also ``camera`` (int64 ``[]``: 0 static, 1 moving), and ``video_index`` counts the static videos first,
 then the moving ones, so clip averaging never merges two variants' videos.
+
+``masks: true`` adds ``segmentation`` (int64 ``[T, H, W]``) from ``<variant>/masks/<video>.json``, the
+per-frame RLE instance masks our generated CATER layout writes (the official release has none): 0 is the
+background and object k of ``scenes/<video>.json`` has id k + 1 in every frame, so the golden snitch
+(object 0) is id 1 (:data:`SNITCH_ID`) and per-video tracking scores apply. A video whose mask or scene
+file is missing gets all -1 (ignored by the metrics) and is counted in the skip report.
 """
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,6 +43,7 @@ from ..metrics.cater import average_clip_scores, cater_localization
 from ..registry import register
 from .kinetics import (CLIP_SPEC, ClipReader, check_split, dataset_root, index_files, parse_params, read_list_file,
                        report_skips, subset)
+from .segmentation import json_field, read_segmentation, resize_segmentation
 from .video_io import video_info
 
 TASK_CLASSES = {"localize": 36, "actions_present": 14, "actions_order_uniq": 301}
@@ -51,7 +59,9 @@ PRESETS = {"aloe": {"num_frames": 80, "size": (64, 64), "sampling": "random"},
            "slot_transformer": {"num_frames": 80, "size": (64, 64), "sampling": "uniform"}}
 CATER_SPEC = {"root": ("str?", None), "task": ("str", "localize"), "camera": ("str", "static"),
               "actions": ("str?", None), "grid": ("int", 6), "subset": ("bool", False),
-              "clips_per_video": ("int", 1), **CLIP_SPEC}
+              "clips_per_video": ("int", 1), "masks": ("bool", False), **CLIP_SPEC}
+#: segmentation id of the golden snitch: object 0 of every CATER scene
+SNITCH_ID = 1
 
 
 def task_classes(task: str, grid: int = 6) -> int:
@@ -110,7 +120,8 @@ class Cater(Dataset):
 
     def __init__(self, root: str | os.PathLike, split: str = "train", *, task: str = "localize",
                  camera: str = "static", actions: str | None = None, grid: int = 6, subset_lists: bool = False,
-                 clips_per_video: int = 1, reader: ClipReader | None = None, num: int | None = None, seed: int = 0):
+                 clips_per_video: int = 1, reader: ClipReader | None = None, num: int | None = None, seed: int = 0,
+                 masks: bool = False):
         self.root, self.split = dataset_root("cater", root), check_split("cater", split)
         if task not in TASK_CLASSES:
             raise ConfigError(f"cater param 'task' must be one of {list(TASK_CLASSES)}, got {task!r}")
@@ -136,6 +147,11 @@ class Cater(Dataset):
             present += [(path, labels, CAMERA_IDS[cam]) for path, labels in self._read_list(variant, list_path)]
         self.variant, self.list_path = self.sources[0][1:]
         self.videos = [present[i] for i in subset(len(present), num, seed)]
+        self.masks = masks
+        if masks:
+            lacking = sum(not all(f.exists() for f in self.mask_files(v)) for v in range(len(self.videos)))
+            report_skips("cater", self.split, {"videos without masks/ or scenes/ json (segmentation -1)": lacking},
+                         len(self.videos), "")
 
     def _read_list(self, variant: Path, list_path: Path) -> list[tuple[Path, list[int]]]:
         """The listed videos found under ``variant`` with their labels (missing ones counted and reported)."""
@@ -191,12 +207,35 @@ class Cater(Dataset):
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} clips")
         video, clip = divmod(index, self.clips)
-        path = self.videos[video][0]
-        sample = {"video": self.reader.read(path, self.reader.draw_seed(), start=self._start(path, clip)),
+        path, seed = self.videos[video][0], self.reader.draw_seed()
+        start = self._start(path, clip)
+        sample = {"video": self.reader.read(path, seed, start=start),
                   "label": self.label(video), "video_index": torch.tensor(video, dtype=torch.long)}
         if self.camera == "both":
             sample["camera"] = torch.tensor(self.videos[video][2], dtype=torch.long)
+        if self.masks:
+            sample["segmentation"] = self._segmentation(video, seed, start, sample["video"].shape)
         return sample
+
+    def mask_files(self, video: int) -> tuple[Path, Path]:
+        """``(<variant>/masks/<stem>.json, <variant>/scenes/<stem>.json)`` of video ``video``."""
+        path, _, camera = self.videos[video]
+        variant = next(v for cam, v, _ in self.sources if CAMERA_IDS[cam] == camera)
+        return variant / "masks" / f"{path.stem}.json", variant / "scenes" / f"{path.stem}.json"
+
+    def _segmentation(self, video: int, seed: int | None, start: int, shape: torch.Size) -> Tensor:
+        """The clip's ``[T, H, W]`` instance ids (object k of the scene file -> k + 1), -1 without masks."""
+        path = self.videos[video][0]
+        masks, scene = self.mask_files(video)
+        if not (masks.exists() and scene.exists()):
+            return torch.full((shape[0], *shape[-2:]), -1, dtype=torch.long)
+        try:
+            objects = json_field(json.loads(scene.read_text()), "objects", list, str(scene))
+        except (OSError, ValueError) as e:
+            raise DataError(f"cannot read CATER scene {scene}: {e}") from None
+        ids = {json_field(o, "instance", str, f"{scene} objects[{k}]"): k + 1 for k, o in enumerate(objects)}
+        indices = self.reader.indices(path, seed, start=start)     # the frames read() picked with this seed
+        return resize_segmentation(read_segmentation(masks, indices, ids, what="CATER masks"), tuple(shape[-2:]))
 
     def summary(self) -> dict[str, Any]:
         counts: dict[int, int] = {}
@@ -233,4 +272,5 @@ def open_cater(split: str, *, num: int | None = None, seed: int = 0, params: Map
     reader = ClipReader(p["num_frames"], p["stride"], p["sampling"], p["size"],
                         None if cache_dir is None else str(cache_dir))
     return Cater(p["root"], split, task=p["task"], camera=p["camera"], actions=p["actions"], grid=p["grid"],
-                 subset_lists=p["subset"], clips_per_video=p["clips_per_video"], reader=reader, num=num, seed=seed)
+                 subset_lists=p["subset"], clips_per_video=p["clips_per_video"], reader=reader, num=num, seed=seed,
+                 masks=p["masks"])

@@ -42,7 +42,7 @@ from torch.utils.data import Dataset
 from ..errors import ConfigError, DataError
 from ..metrics.clevrer import QUESTION_TYPES, ClevrerAccuracy
 from ..registry import register
-from . import rle
+from .segmentation import cached_segmentation, json_field as _get, read_segmentation, resize_segmentation
 from .kinetics import CLIP_SPEC, ClipReader, check_split, dataset_root, index_files, parse_params, report_skips, subset
 from .video_io import video_info
 from .vocab import (CHOICE_ANSWERS, MAX_CHOICE_LENGTH, MAX_QUESTION_LENGTH, ClevrerVocab, Vocabulary, answer_id,
@@ -133,19 +133,6 @@ class Question:
     @property
     def type_name(self) -> str:
         return QUESTION_TYPES[self.type]
-
-
-def _get(obj: Any, key: str, kind: type | tuple[type, ...], where: str, optional: bool = False) -> Any:
-    if not isinstance(obj, Mapping):
-        raise DataError(f"{where}: expected an object, got {type(obj).__name__}")
-    if key not in obj or obj[key] is None:
-        if optional:
-            return None
-        raise DataError(f"{where}: missing key {key!r}")
-    value = obj[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise DataError(f"{where}: {key!r} must be {getattr(kind, '__name__', kind)}, got {value!r}")
-    return value
 
 
 def _program(obj: Mapping, where: str) -> tuple[str, ...] | None:
@@ -252,79 +239,6 @@ def read_annotation(path: Path) -> ClevrerAnnotation:
                    tuple(int(i) for i in _get(c, "object_ids", list, f"{where} collision")))
                   for c in _get(data, "collision", list, where, optional=True) or []]
     return ClevrerAnnotation(_get(data, "scene_index", int, where), objects, location, velocity, inside, collisions)
-
-
-def read_segmentation(path: Path, indices: np.ndarray) -> np.ndarray:
-    """int64 ``[T, h, w]`` segmentation of the frames ``indices`` from a derender-proposal file.
-
-    0 = background, k = the k-th proposal of that frame; a frame missing from the file is all -1 (ignore).
-    """
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:
-        raise DataError(f"cannot read CLEVRER proposals {path}: {e}") from None
-    frames = _get(data, "frames", list, str(path))
-    by_index = {}
-    for pos, frame in enumerate(frames):
-        number = _get(frame, "frame_index", int, f"{path} frames[{pos}]", optional=True)
-        by_index[pos if number is None else number] = frame
-    out = []
-    size = None
-    for t in indices.tolist():
-        frame = by_index.get(t)
-        objects = [] if frame is None else _get(frame, "objects", list, f"{path} frame {t}")
-        masks = [rle.decode(_get(o, "mask", Mapping, f"{path} frame {t} object #{k}"), f"{path} frame {t} object #{k}")
-                 for k, o in enumerate(objects)]
-        if masks:
-            size = size or masks[0].shape
-            if any(m.shape != size for m in masks):
-                raise DataError(f"{path} frame {t}: masks have different sizes")
-            stack = np.stack(masks)
-            out.append(np.where(stack.any(0), stack.argmax(0) + 1, 0))
-        else:
-            out.append(None if frame is None else "empty")
-    if size is None:  # no object in the sampled frames: take the size any mask of the file declares
-        declared = [o["mask"].get("size") for f in frames for o in f.get("objects") or []
-                    if isinstance(o, Mapping) and isinstance(o.get("mask"), Mapping)]
-        if not declared:
-            raise DataError(f"{path}: holds no object mask, so the mask size is unknown")
-        size = tuple(declared[0])
-    return np.stack([f if isinstance(f, np.ndarray) else np.full(size, 0 if f == "empty" else -1)
-                     for f in out]).astype(np.int64)
-
-
-def resize_segmentation(seg: np.ndarray, size: tuple[int, int]) -> Tensor:
-    """Nearest-neighbour resize of int ``[T, h, w]`` ids to ``size`` (labels must not be blended)."""
-    x = torch.from_numpy(seg)
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return F.interpolate(x[:, None].float(), size=size, mode="nearest-exact")[:, 0].long()
-
-
-def cached_segmentation(cache_dir: Path, proposals: Path, total: int, size: tuple[int, int]) -> np.ndarray:
-    """int16 ``[total, H, W]`` segmentation of every frame, decoded once and stored under ``cache_dir``.
-
-    Parsing the proposal JSON and decoding RLE costs more than reading cached frames, so with a
-    cache the whole video's segmentation is stored (memory-mapped like the frame cache; keyed by the
-    file's path, size and mtime, so editing the proposals invalidates it) and clips index into it.
-    """
-    st = proposals.stat()
-    key = json.dumps([str(proposals.resolve()), st.st_size, st.st_mtime_ns, total, list(size)])
-    entry = cache_dir / "segmentation" / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npy"
-    try:
-        return np.load(entry, mmap_mode="r")
-    except (OSError, ValueError):
-        pass
-    seg = resize_segmentation(read_segmentation(proposals, np.arange(total)), size).numpy().astype(np.int16)
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = entry.with_name(f"{entry.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, seg, allow_pickle=False)
-        os.replace(tmp, entry)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return np.load(entry, mmap_mode="r")
 
 
 # --------------------------------------------------------------------------- dataset

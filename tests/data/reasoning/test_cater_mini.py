@@ -13,7 +13,7 @@ from slotvideo.data.reasoning import generate_cater_mini
 from slotvideo.data.reasoning.cater_layout import action_labels, localize_label, order_classes
 from slotvideo.data.reasoning.cater_sim import sample_cater_scene
 from slotvideo.data.rle import decode
-from slotvideo.errors import ConfigError
+from slotvideo.errors import ConfigError, DataError
 from slotvideo.metrics.cater import position_to_class
 from slotvideo.registry import lookup
 
@@ -100,3 +100,41 @@ def test_moving_camera_variant(tmp_path: Path) -> None:
                           .movements.values())
     assert count(2) < count(99)  # max2action moves at most two objects per segment
     assert Cater(tmp_path, "train", task="actions_present", camera="moving")[0]["label"].shape == (14,)
+
+
+def test_loader_reads_instance_masks_with_stable_ids(dataset: tuple[Path, dict], tmp_path: Path) -> None:
+    out, _ = dataset
+    from slotvideo.data.cater import SNITCH_ID
+    from slotvideo.data.kinetics import ClipReader
+    ds = Cater(out, "train", task="localize", masks=True, reader=ClipReader(num_frames=8, stride=3, sampling="stride"))
+    sample = ds[1]
+    seg = sample["segmentation"]
+    assert seg.shape == (8, 32, 32) and seg.dtype == torch.long
+    path = ds.videos[1][0]
+    scene = json.loads((out / "all_actions/scenes" / f"{path.stem}.json").read_text())
+    masks = json.loads((out / "all_actions/masks" / f"{path.stem}.json").read_text())
+    snitch = scene["objects"][SNITCH_ID - 1]
+    assert snitch["shape"] == "spl"
+    for t, frame in enumerate(range(0, 24, 3)):  # stride 3 from frame 0: frames 0, 3, ..., 21
+        objs = {o["instance"]: decode(o["mask"]) for o in masks["frames"][frame]["objects"]}
+        expected = np.zeros((32, 32), dtype=np.int64)
+        for k, o in reversed(list(enumerate(scene["objects"]))):  # the first listed object wins overlaps
+            if o["instance"] in objs:
+                expected[objs[o["instance"]]] = k + 1
+        assert np.array_equal(seg[t].numpy(), expected), f"frame {frame}"
+    assert "segmentation" not in Cater(out, "train", task="localize")[1]
+    # a copy of the variant without masks/ gives -1 (ignored), a mask naming an unknown object fails clearly
+    import shutil
+    copy = tmp_path / "all_actions"
+    shutil.copytree(out / "all_actions", copy)
+    shutil.rmtree(copy / "masks")
+    with pytest.warns(UserWarning, match="without masks"):
+        unmasked = Cater(tmp_path, "train", task="localize", masks=True)
+    assert bool((unmasked[0]["segmentation"] == -1).all())
+    shutil.copytree(out / "all_actions/masks", copy / "masks")
+    first = Cater(tmp_path, "train", task="localize", masks=True).videos[0][0]
+    bad = json.loads((copy / "masks" / f"{first.stem}.json").read_text())
+    bad["frames"][0]["objects"][0]["instance"] = "Nobody_9"
+    (copy / "masks" / f"{first.stem}.json").write_text(json.dumps(bad))
+    with pytest.raises(DataError, match="Nobody_9"):
+        Cater(tmp_path, "train", task="localize", masks=True)[0]
