@@ -23,7 +23,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks._clevrer import load_run, split_means, train_run  # noqa: E402
+from benchmarks._clevrer import load_run, single_task, split_means, train_run  # noqa: E402
 from benchmarks._results import command, provenance, write_section  # noqa: E402
 from benchmarks.aloe_clevrer import save_row  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
@@ -53,6 +53,38 @@ def score(run_dir: Path, num: int | None) -> dict[str, dict[str, float]]:
     """top1 / top5 / l1 on each camera's val split."""
     cfg, model = load_run(run_dir)
     return {cam: split_means(cfg, model, "val", num, camera=cam) for cam in CAMERAS}
+
+
+def monet_objects(monet: Path, num: int | None) -> dict[str, dict[str, float]]:
+    """Per camera, how the frozen MONet's attention masks cover the objects of the val videos (cater-mini's
+    instance masks): FG-ARI and mean best overlap per frame, the snitch's best IoU with any slot over the frames
+    where it is visible, and the share of those frames where one slot covers it with IoU >= 0.5."""
+    from slotvideo.data.batch import collate
+    from slotvideo.data.cater import SNITCH_ID
+    from slotvideo.metrics.ari import fg_ari
+    from slotvideo.metrics.matching import mean_best_overlap
+
+    cfg, model = load_run(monet)
+    model.eval()
+    out = {}
+    for cam in CAMERAS:
+        ds = single_task(cfg, "val", "localize", num, camera=cam, masks=True)
+        parts: dict[str, list[torch.Tensor]] = {"fg_ari": [], "mbo": [], "snitch_iou": []}
+        for start in range(0, len(ds), 16):
+            batch = collate([ds[i] for i in range(start, min(start + 16, len(ds)))])
+            seg = batch.segmentation
+            with torch.no_grad():
+                masks = model.segment(batch.video)
+            snitch = torch.where(seg == SNITCH_ID, 1, torch.where(seg < 0, seg, 0))  # the snitch alone
+            for key, value in (("fg_ari", fg_ari(seg, masks)), ("mbo", mean_best_overlap(seg, masks)),
+                               ("snitch_iou", mean_best_overlap(snitch, masks))):
+                parts[key].append(value.flatten())
+        scores = {k: torch.cat(v) for k, v in parts.items()}
+        snitch = scores["snitch_iou"][~scores["snitch_iou"].isnan()]
+        out[cam] = {**{k: float(v[~v.isnan()].mean()) for k, v in scores.items()},
+                    "snitch_found": float((snitch >= 0.5).double().mean()), "snitch_frames": int(snitch.numel()),
+                    "videos": len(ds)}
+    return out
 
 
 def last_visible(work: Path, videos: int) -> dict[str, float]:
@@ -88,7 +120,8 @@ def claims(rows: dict[str, dict]) -> list[str]:
     return out
 
 
-def render(rows: dict[str, dict], monet: Path, videos: int, oracle: dict[str, float]) -> str:
+def render(rows: dict[str, dict], monet: Path, videos: int, oracle: dict[str, float],
+           objects: dict[str, dict[str, float]] | None = None) -> str:
     steps, seconds, _ = finished_steps(monet)
     loss = [json.loads(x)["loss"] for x in (monet / "metrics.jsonl").read_text().splitlines() if '"loss"' in x]
     lines = ["## Aloe on cater-mini (`benchmarks/aloe_cater.py`)", "",
@@ -104,6 +137,14 @@ def render(rows: dict[str, dict], monet: Path, videos: int, oracle: dict[str, fl
              "(static / moving): a model that sees and follows the snitch can nearly solve them. cater-mini's two "
              "variants render the same scenes (only the camera differs), so a row with equal static and moving "
              "columns predicted the same cells from both views.", "",
+             *([] if not objects else [
+                 "What the frozen MONet gives Aloe, on the val videos' instance masks (`data.params.masks=true`; "
+                 "static / moving): FG-ARI " + " / ".join(f"{objects[c]['fg_ari']:.3f}" for c in CAMERAS)
+                 + ", mean best overlap " + " / ".join(f"{objects[c]['mbo']:.3f}" for c in CAMERAS)
+                 + "; the snitch's best IoU with any slot " + " / ".join(f"{objects[c]['snitch_iou']:.3f}" for c in CAMERAS)
+                 + ", and a slot covers it with IoU >= 0.5 in " + " / ".join(f"{objects[c]['snitch_found']:.1%}" for c in CAMERAS)
+                 + " of the " + " / ".join(str(objects[c]['snitch_frames']) for c in CAMERAS)
+                 + " frames where it is visible.", ""]),
              "| row | switches | steps | train min | static top1 | static top5 | static L1 | moving top1 | "
              "moving top5 | moving L1 |", "|---" * 10 + "|"]
     for n, r in rows.items():
@@ -145,7 +186,9 @@ def main() -> int:
     kept = json.loads(results.read_text()) if results.exists() else {}
     rows = {n: kept[n] for n in VARIANTS if n in kept}
     if rows:
-        write_section("aloe-cater", render(rows, monet, args.videos, last_visible(work, args.videos)))
+        objects = monet_objects(monet, args.val_samples)
+        print("monet", json.dumps(objects), flush=True)
+        write_section("aloe-cater", render(rows, monet, args.videos, last_visible(work, args.videos), objects))
     return 0
 
 
