@@ -50,6 +50,8 @@ CPU_OVERRIDES = [
 ]
 # name -> (config file, extra overrides): the runs the benchmarks share
 RUNS = {"vim4": ("random_walk", []), "vim5": ("random_walk", ["model.num_modules=5"]),
+        # sigma 0.5 weakens the likelihood 25x against the KL terms; kl_weight 0.04 restores sigma 0.1's balance
+        "vim4kl": ("random_walk", ["model.kl_weight=0.04"]),
         "scoff": ("scoff", []), "rim": ("rim", []),
         # monolithic VIM (Figure 3 / 5.2 baseline) with the 4-module bank's parameter count (50.6k): one
         # module of width 144 (51.4k) instead of four of width 64
