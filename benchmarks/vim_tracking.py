@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._results import command, machine, write_section  # noqa: E402
 from benchmarks.vim_common import DATA_PARAMS, load, test_batches  # noqa: E402
-from benchmarks.workbench_run import finished_steps  # noqa: E402
 from slotvideo.metrics.ari import fg_ari  # noqa: E402
+from slotvideo.train.checkpoint import read_checkpoint  # noqa: E402
 
 
 @torch.no_grad()
@@ -87,7 +87,7 @@ def main() -> int:
         if not (run / "checkpoints" / "last.ckpt").exists():
             parser.error(f"{run} holds no checkpoint: train it with benchmarks/vim_common.py first")
         rows[name] = {k: v.tolist() for k, v in per_frame(load(run), args.num).items()}
-        steps[name] = finished_steps(run)[0]
+        steps[name] = int(read_checkpoint(run)["step"])   # the step of the weights scored
         print(name, {k: [round(x, 4) for x in v] for k, v in rows[name].items()}, flush=True)
     text = render(rows, steps, args.num)
     print(text)
