@@ -46,7 +46,9 @@ def per_frame(model, num: int) -> dict[str, torch.Tensor]:
     return {k: v / num for k, v in sums.items()}
 
 
-def render(rows: dict[str, dict[str, list[float]]], steps: dict[str, int], num: int) -> str:
+def render(rows: dict[str, dict[str, list[float]]], steps: dict[str, int], num: int,
+           forced: frozenset[str] = frozenset()) -> str:
+    """``forced``: the teacher-forced runs (RIM, SCOFF), whose state at frame t has read frame t-1 only."""
     frames = len(next(iter(rows.values()))["mse"])
     head = "| | " + " | ".join(f"t={t}" for t in range(frames)) + " |"
     lines = ["## VIM: does the inference model track? (`benchmarks/vim_tracking.py`)", "",
@@ -67,7 +69,8 @@ def render(rows: dict[str, dict[str, list[float]]], steps: dict[str, int], num: 
     for name, r in rows.items():
         later = sum(r["mse"][1:]) / (frames - 1)
         blank = sum(first["blank_mse"][1:]) / (frames - 1)
-        verdicts.append(f"* {name}: frames 1-{frames - 1} MSE {later * 1e3:.1f}e-3 against {blank * 1e3:.1f}e-3 for the "
+        note = " (teacher forcing: its state at frame t has read frame t-1, so it predicts the move)" if name in forced else ""
+        verdicts.append(f"* {name}{note}: frames 1-{frames - 1} MSE {later * 1e3:.1f}e-3 against {blank * 1e3:.1f}e-3 for the "
                         f"blank frame: {'tracks (below the blank frame)' if later < 0.5 * blank else 'does not track yet'}.")
     lines += ["", "Verdict (tracking = later frames below half the blank frame's error):", "", *verdicts]
     return "\n".join(lines) + "\n"
@@ -81,15 +84,18 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true", help="print, do not touch docs/")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    rows, steps = {}, {}
+    rows, steps, forced = {}, {}, set()
     for name in args.runs:
         run = args.run_dir / name
         if not (run / "checkpoints" / "last.ckpt").exists():
             parser.error(f"{run} holds no checkpoint: train it with benchmarks/vim_common.py first")
-        rows[name] = {k: v.tolist() for k, v in per_frame(load(run), args.num).items()}
+        model = load(run)
+        if model.cfg.teacher_forcing:
+            forced.add(name)
+        rows[name] = {k: v.tolist() for k, v in per_frame(model, args.num).items()}
         steps[name] = int(read_checkpoint(run)["step"])   # the step of the weights scored
         print(name, {k: [round(x, 4) for x in v] for k, v in rows[name].items()}, flush=True)
-    text = render(rows, steps, args.num)
+    text = render(rows, steps, args.num, frozenset(forced))
     print(text)
     if not args.no_write:
         write_section("vim_tracking", text)
