@@ -71,7 +71,7 @@ def render(rows: dict[str, dict[str, list[float]]], steps: dict[str, int], num: 
         blank = sum(first["blank_mse"][1:]) / (frames - 1)
         note = " (teacher forcing: its state at frame t has read frame t-1, so it predicts the move)" if name in forced else ""
         verdicts.append(f"* {name}{note}: frames 1-{frames - 1} MSE {later * 1e3:.1f}e-3 against {blank * 1e3:.1f}e-3 for the "
-                        f"blank frame: {'tracks (below the blank frame)' if later < 0.5 * blank else 'does not track yet'}.")
+                        f"blank frame: {'tracks' if later < 0.5 * blank else 'does not track yet'}.")
     lines += ["", "Verdict (tracking = later frames below half the blank frame's error):", "", *verdicts]
     return "\n".join(lines) + "\n"
 
