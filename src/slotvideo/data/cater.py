@@ -43,7 +43,7 @@ from ..metrics.cater import average_clip_scores, cater_localization
 from ..registry import register
 from .kinetics import (CLIP_SPEC, ClipReader, check_split, dataset_root, index_files, parse_params, read_list_file,
                        report_skips, subset)
-from .segmentation import json_field, read_segmentation, resize_segmentation
+from .segmentation import clip_segmentation, json_field
 from .video_io import video_info
 
 TASK_CLASSES = {"localize": 36, "actions_present": 14, "actions_order_uniq": 301}
@@ -147,7 +147,7 @@ class Cater(Dataset):
             present += [(path, labels, CAMERA_IDS[cam]) for path, labels in self._read_list(variant, list_path)]
         self.variant, self.list_path = self.sources[0][1:]
         self.videos = [present[i] for i in subset(len(present), num, seed)]
-        self.masks = masks
+        self.masks, self._ids = masks, {}
         if masks:
             lacking = sum(not all(f.exists() for f in self.mask_files(v)) for v in range(len(self.videos)))
             report_skips("cater", self.split, {"videos without masks/ or scenes/ json (segmentation -1)": lacking},
@@ -225,17 +225,23 @@ class Cater(Dataset):
 
     def _segmentation(self, video: int, seed: int | None, start: int, shape: torch.Size) -> Tensor:
         """The clip's ``[T, H, W]`` instance ids (object k of the scene file -> k + 1), -1 without masks."""
-        path = self.videos[video][0]
         masks, scene = self.mask_files(video)
         if not (masks.exists() and scene.exists()):
             return torch.full((shape[0], *shape[-2:]), -1, dtype=torch.long)
-        try:
-            objects = json_field(json.loads(scene.read_text()), "objects", list, str(scene))
-        except (OSError, ValueError) as e:
-            raise DataError(f"cannot read CATER scene {scene}: {e}") from None
-        ids = {json_field(o, "instance", str, f"{scene} objects[{k}]"): k + 1 for k, o in enumerate(objects)}
-        indices = self.reader.indices(path, seed, start=start)     # the frames read() picked with this seed
-        return resize_segmentation(read_segmentation(masks, indices, ids, what="CATER masks"), tuple(shape[-2:]))
+        return clip_segmentation(masks, self.reader, self.videos[video][0], seed, tuple(shape[-2:]), start,
+                                 self._instance_ids(video, scene), what="CATER masks")
+
+    def _instance_ids(self, video: int, scene: Path) -> dict[str, int]:
+        """``{instance name: k + 1}`` of the scene file's objects, read once per video."""
+        ids = self._ids.get(video)
+        if ids is None:
+            try:
+                objects = json_field(json.loads(scene.read_text()), "objects", list, str(scene))
+            except (OSError, ValueError) as e:
+                raise DataError(f"cannot read CATER scene {scene}: {e}") from None
+            ids = self._ids[video] = {json_field(o, "instance", str, f"{scene} objects[{k}]"): k + 1
+                                      for k, o in enumerate(objects)}
+        return ids
 
     def summary(self) -> dict[str, Any]:
         counts: dict[int, int] = {}

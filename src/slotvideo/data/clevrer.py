@@ -23,11 +23,9 @@ both kinds stack into one batch: Aloe's training batches mix them, appendix A.3)
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,16 +33,14 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from ..errors import ConfigError, DataError
 from ..metrics.clevrer import QUESTION_TYPES, ClevrerAccuracy
 from ..registry import register
-from .segmentation import cached_segmentation, json_field as _get, read_segmentation, resize_segmentation
+from .segmentation import clip_segmentation, json_field as _get
 from .kinetics import CLIP_SPEC, ClipReader, check_split, dataset_root, index_files, parse_params, report_skips, subset
-from .video_io import video_info
 from .vocab import (CHOICE_ANSWERS, MAX_CHOICE_LENGTH, MAX_QUESTION_LENGTH, ClevrerVocab, Vocabulary, answer_id,
                     answer_word)
 
@@ -437,12 +433,7 @@ class Clevrer(Dataset):
         proposals = self.files.proposals.get(scene)
         if proposals is None:
             return torch.full((frames, *size), -1, dtype=torch.long)
-        total = video_info(path).frames
-        indices = self.reader.indices(path, seed, total=total)
-        if self.reader.cache_dir is None:
-            return resize_segmentation(read_segmentation(proposals, indices), size)
-        full = cached_segmentation(Path(self.reader.cache_dir), proposals, total, size)
-        return torch.from_numpy(full[indices]).long()
+        return clip_segmentation(proposals, self.reader, path, seed, size)
 
     def annotation(self, scene_index: int) -> ClevrerAnnotation:
         """The parsed annotation of a scene (train and val only); :class:`DataError` naming the missing file."""

@@ -22,6 +22,8 @@ from torch import Tensor
 
 from ..errors import DataError
 from . import rle
+from .kinetics import ClipReader
+from .video_io import video_info
 
 
 def json_field(obj: Any, key: str, kind: type | tuple[type, ...], where: str, optional: bool = False) -> Any:
@@ -98,21 +100,23 @@ def resize_segmentation(seg: np.ndarray, size: tuple[int, int]) -> Tensor:
     return F.interpolate(x[:, None].float(), size=size, mode="nearest-exact")[:, 0].long()
 
 
-def cached_segmentation(cache_dir: Path, proposals: Path, total: int, size: tuple[int, int]) -> np.ndarray:
+def cached_segmentation(cache_dir: Path, proposals: Path, total: int, size: tuple[int, int],
+                        ids: Mapping[str, int] | None = None, what: str = "CLEVRER proposals") -> np.ndarray:
     """int16 ``[total, H, W]`` segmentation of every frame, decoded once and stored under ``cache_dir``.
 
-    Parsing the proposal JSON and decoding RLE costs more than reading cached frames, so with a
-    cache the whole video's segmentation is stored (memory-mapped like the frame cache; keyed by the
-    file's path, size and mtime, so editing the proposals invalidates it) and clips index into it.
+    Parsing the mask JSON and decoding RLE costs more than reading cached frames, so with a cache the
+    whole video's segmentation is stored (memory-mapped like the frame cache; keyed by the file's path,
+    size and mtime, so editing the masks invalidates it, and by ``ids``) and clips index into it.
     """
     st = proposals.stat()
-    key = json.dumps([str(proposals.resolve()), st.st_size, st.st_mtime_ns, total, list(size)])
+    key = json.dumps([str(proposals.resolve()), st.st_size, st.st_mtime_ns, total, list(size),
+                      None if ids is None else sorted(ids.items())])
     entry = cache_dir / "segmentation" / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npy"
     try:
         return np.load(entry, mmap_mode="r")
     except (OSError, ValueError):
         pass
-    seg = resize_segmentation(read_segmentation(proposals, np.arange(total)), size).numpy().astype(np.int16)
+    seg = resize_segmentation(read_segmentation(proposals, np.arange(total), ids, what), size).numpy().astype(np.int16)
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = entry.with_name(f"{entry.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
     try:
@@ -122,3 +126,16 @@ def cached_segmentation(cache_dir: Path, proposals: Path, total: int, size: tupl
     finally:
         tmp.unlink(missing_ok=True)
     return np.load(entry, mmap_mode="r")
+
+
+def clip_segmentation(masks: Path, reader: ClipReader, video: Path, seed: int | None, size: tuple[int, int],
+                      start: int = 0, ids: Mapping[str, int] | None = None, what: str = "CLEVRER proposals") -> Tensor:
+    """int64 ``[T, H, W]`` segmentation of the clip ``reader.read(video, seed, start=start)`` returns, from the
+    mask file ``masks``: the same frames (``reader.indices``), resized to ``size``; through
+    :func:`cached_segmentation` when the reader has a cache directory."""
+    total = video_info(video).frames
+    indices = reader.indices(video, seed, start=start, total=total)
+    if reader.cache_dir is None:
+        return resize_segmentation(read_segmentation(masks, indices, ids, what), size)
+    full = cached_segmentation(Path(reader.cache_dir), masks, total, size, ids, what)
+    return torch.from_numpy(full[indices]).long()
