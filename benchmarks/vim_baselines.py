@@ -22,8 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._results import command, machine, write_section  # noqa: E402
-from benchmarks.vim_common import DATA_PARAMS, RUNS, STEPS, load, test_batches, train_run  # noqa: E402
-from benchmarks.workbench_run import finished_steps  # noqa: E402
+from benchmarks.vim_common import DATA_PARAMS, STEPS, VIM_RUNS, load, test_batches, train_run, weights_step  # noqa: E402
 
 ROWS = {"rim": "RIM (teacher forcing)", "scoff": "SCOFF (teacher forcing)"}
 
@@ -45,7 +44,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", type=Path, default=Path("runs/vim_bench"))
     parser.add_argument("--num", type=int, default=256, help="test videos scored")
-    parser.add_argument("--vim", default="vim5", choices=[n for n in RUNS if n.startswith("vim")],
+    parser.add_argument("--vim", default="vim5", choices=VIM_RUNS,
                         help="the VIM run of the table (the paper's: 5 modules)")
     parser.add_argument("--no-write", action="store_true", help="print, do not touch docs/")
     args = parser.parse_args()
@@ -56,7 +55,7 @@ def main() -> int:
     for name in rows:
         run = train_run(name, args.run_dir)
         results[name] = sequence_errors(load(run), args.num)
-        steps[name] = finished_steps(run)[0]
+        steps[name] = weights_step(run)
     se = lambda x: x.std() / len(x) ** 0.5  # noqa: E731
     lines = [f"| {rows[n]} | {steps[n]} | {1e3 * p.mean():.2f} +- {1e3 * se(p):.2f} | {f.mean():.2f} +- {se(f):.2f} |"
              for n, (p, f) in results.items()]

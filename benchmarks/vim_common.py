@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from slotvideo.data import DIRECTIONS, MOVE_NAMES, collate, open_dataset  # noqa: E402
 from slotvideo.metrics.matching import linear_sum_assignment  # noqa: E402
 from slotvideo.models.vim import mask_centroids  # noqa: E402
-from slotvideo.train.checkpoint import load_model  # noqa: E402
+from slotvideo.train.checkpoint import load_model, read_checkpoint  # noqa: E402
 
 IMG = ROOT / "docs" / "img"
 
@@ -59,6 +59,8 @@ RUNS = {"vim4": ("random_walk", []), "vim5": ("random_walk", ["model.num_modules
         # Figure 3: 2 and 5 modules with the same transition parameter count (50.2k and 50.8k)
         "vim2eq": ("random_walk", ["model.num_modules=2", "model.module_hidden=[96,96,96]"]),
         "vim5eq": ("random_walk", ["model.num_modules=5", "model.module_hidden=[56,56,56]"])}
+#: the VIM runs of :data:`RUNS` (the others are the RIM / SCOFF baselines)
+VIM_RUNS = [name for name in RUNS if name.startswith("vim")]
 
 
 def train_run(name: str, run_dir: Path, steps: int = STEPS) -> Path:
@@ -82,6 +84,11 @@ def _finished(run: Path, steps: int) -> bool:
     import json
     lines = (run / "metrics.jsonl").read_text().splitlines() if (run / "metrics.jsonl").exists() else []
     return any(json.loads(line).get("step", 0) >= steps for line in lines if line.strip())
+
+
+def weights_step(run: Path) -> int:
+    """The training step of the weights :func:`load` reads (the last checkpoint's; metrics may run past it)."""
+    return int(read_checkpoint(run)["step"])
 
 
 def load(run: Path) -> Any:
@@ -144,7 +151,7 @@ def position_error(model: Any, slots: torch.Tensor, slot_of_ball: np.ndarray, po
     return (centroids - positions).norm(dim=-1).mean((0, 2))
 
 
-__all__ = ["DIRECTIONS", "MOVE_NAMES", "IMG", "ROOT", "STEPS", "DATA_PARAMS", "CPU_OVERRIDES", "RUNS", "train_run", "load", "test_batches", "match_slots_to_balls",
+__all__ = ["DIRECTIONS", "MOVE_NAMES", "IMG", "ROOT", "STEPS", "DATA_PARAMS", "CPU_OVERRIDES", "RUNS", "VIM_RUNS", "train_run", "weights_step", "load", "test_batches", "match_slots_to_balls",
            "gather_slots", "module_histogram", "direction_scores", "position_error"]
 
 

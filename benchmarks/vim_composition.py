@@ -22,10 +22,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._results import command, machine, write_section  # noqa: E402
-from benchmarks.vim_common import (DATA_PARAMS, STEPS, gather_slots, load, match_slots_to_balls,  # noqa: E402
-                                   test_batches, train_run, RUNS)
+from benchmarks.vim_common import (DATA_PARAMS, STEPS, VIM_RUNS, gather_slots, load,  # noqa: E402
+                                   match_slots_to_balls, test_batches, train_run, weights_step)
 from slotvideo.models.vim import mask_centroids  # noqa: E402
-from slotvideo.train.checkpoint import read_checkpoint  # noqa: E402
 
 COMPOSITIONAL = {**DATA_PARAMS, "num_frames": 5, "num_atomic": 3, "min_atomic": 2}
 
@@ -53,7 +52,7 @@ def main() -> int:
     parser.add_argument("--run-dir", type=Path, default=Path("runs/vim_bench"))
     parser.add_argument("--num", type=int, default=128)
     parser.add_argument("--iterations", type=int, default=8)
-    parser.add_argument("--runs", nargs="+", default=["vim4", "vim1"], choices=[n for n in RUNS if n.startswith("vim")],
+    parser.add_argument("--runs", nargs="+", default=["vim4", "vim1"], choices=VIM_RUNS,
                         help="the modular run, then (optionally) the monolithic one-module run")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
@@ -64,7 +63,7 @@ def main() -> int:
         model = load(run)
         label = f"`{name}`: " + ("monolithic (1 module)" if model.cfg.num_modules == 1 else f"VIM, {model.cfg.num_modules} modules")
         rows[label] = error_per_iteration(model, args.num, args.iterations)
-        steps[label] = read_checkpoint(run)["step"]
+        steps[label] = weights_step(run)
     header = "| model | " + " | ".join(f"it {i}" for i in range(args.iterations + 1)) + " |"
     lines = [header, "|---" * (args.iterations + 2) + "|"]
     lines += [f"| {k} ({steps[k]} steps) | " + " | ".join(f"{e:.2f}" for e in v) + " |" for k, v in rows.items()]

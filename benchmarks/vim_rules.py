@@ -24,11 +24,10 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._results import command, machine, write_section  # noqa: E402
-from benchmarks.vim_common import (DATA_PARAMS, IMG, MOVE_NAMES, RUNS, STEPS, direction_scores, load,  # noqa: E402
-                                   match_slots_to_balls, module_histogram, test_batches, train_run)
+from benchmarks.vim_common import (DATA_PARAMS, IMG, MOVE_NAMES, STEPS, VIM_RUNS, direction_scores, load,  # noqa: E402
+                                   match_slots_to_balls, module_histogram, test_batches, train_run, weights_step)
 from slotvideo.nn.distributions import DiagonalGaussian  # noqa: E402
 from slotvideo.nn.module_bank import select  # noqa: E402
-from slotvideo.train.checkpoint import read_checkpoint  # noqa: E402
 
 
 @torch.no_grad()
@@ -81,7 +80,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", type=Path, default=Path("runs/vim_bench"))
     parser.add_argument("--num", type=int, default=256, help="test videos scored")
-    parser.add_argument("--runs", nargs="+", default=["vim4", "vim5"], choices=[n for n in RUNS if n.startswith("vim")],
+    parser.add_argument("--runs", nargs="+", default=["vim4", "vim5"], choices=VIM_RUNS,
                         help="VIM runs to score (the paper's: 4 and 5 modules); the first draws vim_modules.png")
     parser.add_argument("--no-write", action="store_true", help="print, do not touch docs/")
     args = parser.parse_args()
@@ -95,7 +94,7 @@ def main() -> int:
         best, share = direction_scores(hist)
         usage = hist.sum(0) / hist.sum()
         met = min(share) >= 0.9 and len(set(best)) == 4
-        lines.append(f"| `{name}` | {model.cfg.num_modules} | {read_checkpoint(run)['step']} | " + "; ".join(f"{MOVE_NAMES[d]}: m{best[d]} {share[d]:.0%}"
+        lines.append(f"| `{name}` | {model.cfg.num_modules} | {weights_step(run)} | " + "; ".join(f"{MOVE_NAMES[d]}: m{best[d]} {share[d]:.0%}"
                                                                   for d in range(4))
                      + f" | {' '.join(f'{u:.0%}' for u in usage)} | {'met' if met else 'missed'} |")
         if name == args.runs[0] and not args.no_write:

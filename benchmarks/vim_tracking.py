@@ -23,9 +23,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._results import command, machine, write_section  # noqa: E402
-from benchmarks.vim_common import DATA_PARAMS, load, test_batches  # noqa: E402
+from benchmarks.vim_common import DATA_PARAMS, load, test_batches, weights_step  # noqa: E402
 from slotvideo.metrics.ari import fg_ari  # noqa: E402
-from slotvideo.train.checkpoint import read_checkpoint  # noqa: E402
 
 
 @torch.no_grad()
@@ -93,7 +92,7 @@ def main() -> int:
         if model.cfg.teacher_forcing:
             forced.add(name)
         rows[name] = {k: v.tolist() for k, v in per_frame(model, args.num).items()}
-        steps[name] = int(read_checkpoint(run)["step"])   # the step of the weights scored
+        steps[name] = weights_step(run)
         print(name, {k: [round(x, 4) for x in v] for k, v in rows[name].items()}, flush=True)
     text = render(rows, steps, args.num, frozenset(forced))
     print(text)

@@ -23,13 +23,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._results import command, machine, write_section  # noqa: E402
-from benchmarks.vim_common import (DATA_PARAMS, STEPS, gather_slots, load, match_slots_to_balls,  # noqa: E402
-                                   test_batches, train_run, RUNS)
+from benchmarks.vim_common import (DATA_PARAMS, VIM_RUNS, gather_slots, load, match_slots_to_balls,  # noqa: E402
+                                   test_batches, train_run, weights_step)
 from slotvideo.data.generated import composite, coverage  # noqa: E402
 from slotvideo.data.synthetic.colors import shared_colors  # noqa: E402
 from slotvideo.data.synthetic.random_walk import shape_sdf  # noqa: E402
 from slotvideo.models.vim import mask_centroids  # noqa: E402
-from slotvideo.train.checkpoint import read_checkpoint  # noqa: E402
 
 OOD = {"resolution": DATA_PARAMS["resolution"], "num_frames": 6, "num_objects": 3, "step": DATA_PARAMS["step"],
        "radius_min": 1.0, "radius_max": 2.5}
@@ -69,7 +68,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", type=Path, default=Path("runs/vim_bench"))
     parser.add_argument("--num", type=int, default=128)
-    parser.add_argument("--vim", default="vim4", choices=[n for n in RUNS if n.startswith("vim")],
+    parser.add_argument("--vim", default="vim4", choices=VIM_RUNS,
                         help="the VIM run whose module selections are transferred")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
@@ -82,7 +81,7 @@ def main() -> int:
         "",
         f"`{command()}` on {machine()}.",
         "",
-        f"`{args.vim}` ({read_checkpoint(run)['step']} CPU steps on half-scale balls) reads {args.num} Random Walk OOD videos; its module "
+        f"`{args.vim}` ({weights_step(run)} CPU steps on half-scale balls) reads {args.num} Random Walk OOD videos; its module "
         "selections are replayed on training-like balls placed at the OOD objects' first positions. Position "
         "error in pixels against the OOD trajectory, per frame (frame 0 = context):",
         "",
