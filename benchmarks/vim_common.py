@@ -52,6 +52,10 @@ CPU_OVERRIDES = [
 RUNS = {"vim4": ("random_walk", []), "vim5": ("random_walk", ["model.num_modules=5"]),
         # sigma 0.5 weakens the likelihood 25x against the KL terms; kl_weight 0.04 restores sigma 0.1's balance
         "vim4kl": ("random_walk", ["model.kl_weight=0.04"]),
+        # selection logits bounded to [-5, 5] (5 * cosine): the unbounded scaled dot product saturated on module 0
+        # in vim4 / vim4kl, so the other modules got no gradient; with kl_weight 0.04 and with the paper's 1
+        "vim4cos": ("random_walk", ["model.kl_weight=0.04", "model.selection_bound=5"]),
+        "vim4cos1": ("random_walk", ["model.selection_bound=5"]),
         "scoff": ("scoff", []), "rim": ("rim", []),
         # monolithic VIM (Figure 3 / 5.2 baseline) with the 4-module bank's parameter count (50.6k): one
         # module of width 144 (51.4k) instead of four of width 64

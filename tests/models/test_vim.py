@@ -6,7 +6,7 @@ from torch.distributions import Categorical, Normal, kl_divergence
 
 from slotvideo.data.batch import Batch
 from slotvideo.errors import ConfigError, ShapeError
-from slotvideo.models.vim import VIM, kl_terms, mask_centroids
+from slotvideo.models.vim import VIM, KeyQuerySelection, kl_terms, mask_centroids, module_perplexity
 from slotvideo.models.vim_baselines import RIM, SCOFF
 from slotvideo.nn.distributions import DiagonalGaussian
 
@@ -53,6 +53,37 @@ def test_selection_is_hard_in_eval_and_soft_with_gradients_in_training():
         assert sum(g.abs().sum() for g in grads) > 0, part
     for i, lin in enumerate(model.modules_bank.linears):  # every module gets gradient through the soft choice
         assert (lin.weight.grad.flatten(1).abs().sum(1) > 0).all(), i
+
+
+def test_bounded_selection_logits_are_a_scaled_cosine():
+    torch.manual_seed(0)
+    sel = KeyQuerySelection(6, 5, 8, 4, bound=3.0)
+    keys, q = torch.randn(2, 7, 4, 4) * 100, torch.randn(2, 7, 5) * 100   # huge inputs cannot saturate it
+    logits = sel.logits(keys, q)
+    query = sel.query(q)
+    expected = 3.0 * torch.nn.functional.cosine_similarity(keys, query.unsqueeze(-2), dim=-1)
+    torch.testing.assert_close(logits, expected)
+    assert logits.abs().max() <= 3.0 + 1e-5
+    paper = KeyQuerySelection(6, 5, 8, 4)   # bound 0: the paper's scaled dot product
+    paper.load_state_dict(sel.state_dict())
+    torch.testing.assert_close(paper.logits(keys, q), (keys * query.unsqueeze(-2)).sum(-1) / 2.0)
+    probs = torch.softmax(logits, -1)   # every module keeps probability >= e^-6 / M of the top one
+    assert (probs.min(-1).values / probs.max(-1).values >= math.exp(-6.0) - 1e-6).all()
+
+
+def test_bounded_selection_trains_every_module_and_logs_usage():
+    model = tiny(selection_bound=5.0)
+    out = model(Batch({"video": video()}))
+    assert 1.0 <= float(out.terms["module_perplexity"]) <= 4.0
+    out.loss.backward()
+    for lin in model.modules_bank.linears:
+        assert (lin.weight.grad.flatten(1).abs().sum(1) > 0).all()
+
+
+def test_module_perplexity_counts_the_modules_in_use():
+    one_hot = torch.nn.functional.one_hot(torch.tensor([[0, 1], [2, 3]]), 4).float()
+    torch.testing.assert_close(module_perplexity(one_hot), torch.tensor(4.0))
+    torch.testing.assert_close(module_perplexity(torch.eye(4)[[0, 0, 0]]), torch.tensor(1.0))
 
 
 def test_hard_train_is_straight_through():

@@ -93,19 +93,28 @@ class KeyQuerySelection(nn.Module):
     target frame (both ``slot_dim`` wide), so each has its own query network; the keys are shared.
     The scores themselves are needed (they are the logits of the categorical prior and posterior), so
     this is not a place for ``F.scaled_dot_product_attention``, which only returns the mixed values.
+
+    ``bound > 0`` replaces the scaled dot product by ``bound * cos(key, query)`` (not in the paper): the
+    logits then stay in ``[-bound, bound]``, so the softmax cannot saturate on one module, which with
+    unbounded logits starves every other module of gradient (measured: docs/vim.md, "module selection").
     """
 
-    def __init__(self, candidate_dim: int, query_dim: int, hidden: int, key_dim: int) -> None:
+    def __init__(self, candidate_dim: int, query_dim: int, hidden: int, key_dim: int, bound: float = 0.0) -> None:
         super().__init__()
         self.key = MLP(candidate_dim, [hidden], key_dim)
         self.query = MLP(query_dim, [hidden], key_dim)
         self.posterior_query = MLP(query_dim, [hidden], key_dim)
         self.scale = key_dim ** -0.5
+        self.bound = bound
 
     def logits(self, keys: Tensor, query_input: Tensor, posterior: bool = False) -> Tensor:
         """``keys [..., M, key_dim]`` (from ``self.key``), ``query_input [..., query_dim]`` -> ``[..., M]``."""
         query = (self.posterior_query if posterior else self.query)(query_input)
-        return (keys @ query.unsqueeze(-1)).squeeze(-1) * self.scale
+        if self.bound > 0:
+            keys, query = F.normalize(keys, dim=-1), F.normalize(query, dim=-1) * self.bound
+        else:
+            query = query * self.scale
+        return (keys @ query.unsqueeze(-1)).squeeze(-1)
 
 
 def kl_terms(posterior: DiagonalGaussian, prior: DiagonalGaussian, posterior_logits: Tensor,
@@ -143,6 +152,8 @@ class VIM(VideoModel):
         latent_hidden: int = field(default=64, metadata={"min": 1})       # Table 4 stochastic update
         selection_hidden: int = field(default=64, metadata={"min": 1})    # A.1 key/query MLPs
         selection_dim: int = field(default=64, metadata={"min": 1})
+        # 0: the paper's key . query / sqrt(d); > 0: selection logits bound * cos(key, query) (see KeyQuerySelection)
+        selection_bound: float = field(default=0.0, metadata={"min": 0.0})
         decoder_channels: list[int] = field(default_factory=lambda: [64, 64, 64])       # Table 3
         decoder_kernel: int = field(default=5, metadata={"min": 1})
         broadcast_resolution: int = field(default=0, metadata={"min": 0})  # 0: full resolution (Table 3)
@@ -172,7 +183,7 @@ class VIM(VideoModel):
                                        cfg.slot_attention_hidden, init=cfg.slot_init)
         self.grouping = InvertedAttention(cfg.feature_dim, d)       # eq. 4
         self.modules_bank = ModuleBank(cfg.num_modules, d, list(cfg.module_hidden), d, norm_layers=(1,))
-        self.selection = KeyQuerySelection(d, d, cfg.selection_hidden, cfg.selection_dim)
+        self.selection = KeyQuerySelection(d, d, cfg.selection_hidden, cfg.selection_dim, cfg.selection_bound)
         self.prior_net = MLP(d, [cfg.latent_hidden], 2 * d)
         self.posterior_net = MLP(2 * d, [cfg.latent_hidden], 2 * d)
         self.update_norm = nn.LayerNorm(d)
@@ -345,6 +356,8 @@ class VIM(VideoModel):
         loss = nll + self.cfg.kl_weight * (kl_z + kl_r)
         terms = {"nll": nll.detach(), "mse": F.mse_loss(decoded.recon, video).detach(),
                  "frames": torch.tensor(float(video.shape[1]))}
+        if inferred["selection"].numel():
+            terms["module_perplexity"] = module_perplexity(inferred["selection"].detach())
         if self.cfg.variational:
             terms |= {"kl_z": kl_z.detach(), "kl_r": kl_r.detach()}
         return Output(loss=loss, terms=terms, slots=inferred["slots"], masks=decoded.masks, recon=decoded.recon,
@@ -426,6 +439,12 @@ class VIM(VideoModel):
     def media(self, batch: Batch) -> dict[str, Tensor]:
         decoded = self.decode(self.infer(batch["video"])["slots"])
         return {"video": batch["video"], "recon": decoded.recon.clamp(0, 1), "masks": decoded.masks}
+
+
+def module_perplexity(selection: Tensor) -> Tensor:
+    """``exp(entropy)`` of the mean selection ``[..., M]``: how many modules are in use (1 to M)."""
+    usage = selection.flatten(0, -2).mean(0)
+    return torch.exp(-(usage * usage.clamp_min(1e-12).log()).sum())
 
 
 def mask_centroids(masks: Tensor) -> Tensor:
