@@ -63,6 +63,16 @@ RUNS = {"vim4": ("random_walk", []), "vim5": ("random_walk", ["model.num_modules
         # Figure 3: 2 and 5 modules with the same transition parameter count (50.2k and 50.8k)
         "vim2eq": ("random_walk", ["model.num_modules=2", "model.module_hidden=[96,96,96]"]),
         "vim5eq": ("random_walk", ["model.num_modules=5", "model.module_hidden=[56,56,56]"])}
+# name -> (parent run, step): runs that continue a parent's checkpoint at ``step`` with their own overrides
+# (same data order and optimizer state up to there; only the objective changes)
+BRANCHES = {
+    # vim4cos at 5,000 steps tracks through z while the modules sit idle: make KL_z 5x dearer ...
+    "vim4cos_kl02": ("vim4cos", 5000),
+    # ... or select modules hard (straight-through one-hot) so each transition trains one module only
+    "vim4cos_hard": ("vim4cos", 5000),
+}
+RUNS |= {"vim4cos_kl02": ("random_walk", ["model.selection_bound=5", "model.kl_weight=0.2"]),
+         "vim4cos_hard": ("random_walk", ["model.selection_bound=5", "model.kl_weight=0.04", "model.hard_train=true"])}
 #: the VIM runs of :data:`RUNS` (the others are the RIM / SCOFF baselines)
 VIM_RUNS = [name for name in RUNS if name.startswith("vim")]
 
@@ -75,6 +85,8 @@ def train_run(name: str, run_dir: Path, steps: int = STEPS) -> Path:
     last = run / "checkpoints" / "last.ckpt"
     if last.exists() and _finished(run, steps):
         return run
+    if name in BRANCHES and not last.exists():
+        _branch(name, run_dir)
     cmd = ["slotvideo", "train", str(ROOT / "configs" / "vim" / f"{config}.yaml"), f"run.dir={run_dir}",
            f"run.name={name}", f"train.steps={steps}", *overrides, "--no-progress"]
     if last.exists():
@@ -82,6 +94,20 @@ def train_run(name: str, run_dir: Path, steps: int = STEPS) -> Path:
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     subprocess.run(cmd, check=True, env=env)
     return run
+
+
+def _branch(name: str, run_dir: Path) -> None:
+    """Start run ``name`` from its parent's checkpoint (:data:`BRANCHES`), training the parent that far first."""
+    import shutil
+    parent, step = BRANCHES[name]
+    source = run_dir / parent / "checkpoints" / f"step_{step:07d}.ckpt"
+    if not source.exists():
+        if _finished(run_dir / parent, step):
+            raise FileNotFoundError(f"{source}: {parent} is past step {step} and that checkpoint was pruned; "
+                                    f"retrain {parent} in another run dir to branch {name}")
+        train_run(parent, run_dir, step)
+    (run_dir / name / "checkpoints").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, run_dir / name / "checkpoints" / "last.ckpt")
 
 
 def _finished(run: Path, steps: int) -> bool:
@@ -155,7 +181,7 @@ def position_error(model: Any, slots: torch.Tensor, slot_of_ball: np.ndarray, po
     return (centroids - positions).norm(dim=-1).mean((0, 2))
 
 
-__all__ = ["DIRECTIONS", "MOVE_NAMES", "IMG", "ROOT", "STEPS", "DATA_PARAMS", "CPU_OVERRIDES", "RUNS", "VIM_RUNS", "train_run", "weights_step", "load", "test_batches", "match_slots_to_balls",
+__all__ = ["DIRECTIONS", "MOVE_NAMES", "IMG", "ROOT", "STEPS", "DATA_PARAMS", "CPU_OVERRIDES", "RUNS", "BRANCHES", "VIM_RUNS", "train_run", "weights_step", "load", "test_batches", "match_slots_to_balls",
            "gather_slots", "module_histogram", "direction_scores", "position_error"]
 
 
