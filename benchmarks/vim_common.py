@@ -56,6 +56,10 @@ RUNS = {"vim4": ("random_walk", []), "vim5": ("random_walk", ["model.num_modules
         # in vim4 / vim4kl, so the other modules got no gradient; with kl_weight 0.04 and with the paper's 1
         "vim4cos": ("random_walk", ["model.kl_weight=0.04", "model.selection_bound=5"]),
         "vim4cos1": ("random_walk", ["model.selection_bound=5"]),
+        # ... and keys read from the candidate next states LayerNorm(h + s_m), not the module outputs s_m: the
+        # posterior query reads the target frame's grouping x, which says where the ball IS, not how it moved
+        "vim4st": ("random_walk", ["model.kl_weight=0.04", "model.selection_bound=5", "model.candidate_keys=state"]),
+        "vim4st1": ("random_walk", ["model.selection_bound=5", "model.candidate_keys=state"]),
         "scoff": ("scoff", []), "rim": ("rim", []),
         # monolithic VIM (Figure 3 / 5.2 baseline) with the 4-module bank's parameter count (50.6k): one
         # module of width 144 (51.4k) instead of four of width 64

@@ -80,6 +80,18 @@ def test_bounded_selection_trains_every_module_and_logs_usage():
         assert (lin.weight.grad.flatten(1).abs().sum(1) > 0).all()
 
 
+def test_state_keys_read_the_candidate_next_states():
+    model = tiny(candidate_keys="state")
+    h = torch.randn(2, 3, 8)
+    s, keys = model.candidates(h)
+    torch.testing.assert_close(keys, model.selection.key(model.update_norm(h[:, :, None] + s)))
+    out = model(Batch({"video": video()}))
+    out.loss.backward()
+    assert all(p.grad is not None for p in model.selection.key.parameters())
+    with pytest.raises(ConfigError, match="candidate_keys"):
+        tiny(candidate_keys="states")
+
+
 def test_module_perplexity_counts_the_modules_in_use():
     one_hot = torch.nn.functional.one_hot(torch.tensor([[0, 1], [2, 3]]), 4).float()
     torch.testing.assert_close(module_perplexity(one_hot), torch.tensor(4.0))

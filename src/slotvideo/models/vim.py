@@ -154,6 +154,8 @@ class VIM(VideoModel):
         selection_dim: int = field(default=64, metadata={"min": 1})
         # 0: the paper's key . query / sqrt(d); > 0: selection logits bound * cos(key, query) (see KeyQuerySelection)
         selection_bound: float = field(default=0.0, metadata={"min": 0.0})
+        # what the selection keys read: the module outputs s_m ("update") or the next states they lead to ("state")
+        candidate_keys: str = field(default="update", metadata={"choices": ("update", "state")})
         decoder_channels: list[int] = field(default_factory=lambda: [64, 64, 64])       # Table 3
         decoder_kernel: int = field(default=5, metadata={"min": 1})
         broadcast_resolution: int = field(default=0, metadata={"min": 0})  # 0: full resolution (Table 3)
@@ -244,8 +246,15 @@ class VIM(VideoModel):
         return out.slots, out.attention
 
     def candidates(self, h: Tensor) -> tuple[Tensor, Tensor]:
-        """All module outputs ``s [..., K, M, D]`` and their selection keys ``[..., K, M, selection_dim]``."""
+        """All module outputs ``s [..., K, M, D]`` and their selection keys ``[..., K, M, selection_dim]``.
+
+        ``candidate_keys: update`` keys the module outputs ``s_m`` themselves; ``state`` keys the candidate
+        next states ``LayerNorm(h + s_m)`` (the update without z), which the posterior query, read from the
+        target frame's grouping ``x``, can be compared with directly.
+        """
         s = self.modules_bank(h)
+        if self.cfg.candidate_keys == "state":
+            return s, self.selection.key(self.update_norm(h.unsqueeze(-2) + s))
         return s, self.selection.key(s)
 
     def _select(self, logits: Tensor) -> Tensor:
