@@ -60,6 +60,9 @@ RUNS = {"vim4": ("random_walk", []), "vim5": ("random_walk", ["model.num_modules
         # posterior query reads the target frame's grouping x, which says where the ball IS, not how it moved
         "vim4st": ("random_walk", ["model.kl_weight=0.04", "model.selection_bound=5", "model.candidate_keys=state"]),
         "vim4st1": ("random_walk", ["model.selection_bound=5", "model.candidate_keys=state"]),
+        # ... with straight-through one-hot selections while training: each transition moves one module, so
+        # the modules are not all pulled towards the mean move of the relaxed mixture
+        "vim4st1h": ("random_walk", ["model.selection_bound=5", "model.candidate_keys=state", "model.hard_train=true"]),
         "scoff": ("scoff", []), "rim": ("rim", []),
         # monolithic VIM (Figure 3 / 5.2 baseline) with the 4-module bank's parameter count (50.6k): one
         # module of width 144 (51.4k) instead of four of width 64
