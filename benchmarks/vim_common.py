@@ -63,6 +63,11 @@ RUNS = {"vim4": ("random_walk", []), "vim5": ("random_walk", ["model.num_modules
         # ... with straight-through one-hot selections while training: each transition moves one module, so
         # the modules are not all pulled towards the mean move of the relaxed mixture
         "vim4st1h": ("random_walk", ["model.selection_bound=5", "model.candidate_keys=state", "model.hard_train=true"]),
+        # ... and a load-balancing term on the posterior's batch module usage (usage_weight; not in the paper):
+        # at kl_weight 1 the selections of vim4st1 / vim4st1h went to a single module (perplexity 1.01)
+        "vim4bal": ("random_walk", ["model.selection_bound=5", "model.candidate_keys=state", "model.usage_weight=20"]),
+        "vim4balh": ("random_walk", ["model.selection_bound=5", "model.candidate_keys=state", "model.usage_weight=20",
+                                     "model.hard_train=true"]),
         "scoff": ("scoff", []), "rim": ("rim", []),
         # monolithic VIM (Figure 3 / 5.2 baseline) with the 4-module bank's parameter count (50.6k): one
         # module of width 144 (51.4k) instead of four of width 64
@@ -77,6 +82,9 @@ BRANCHES = {
     "vim4cos_kl02": ("vim4cos", 5000),
     # ... or select modules hard (straight-through one-hot) so each transition trains one module only
     "vim4cos_hard": ("vim4cos", 5000),
+    # pre-training (first frames only: no selection, no KL) is the same for every VIM run; these two start
+    # from vim4st1h's step-3,000 checkpoint, the end of its pre-training
+    "vim4bal": ("vim4st1h", 3000), "vim4balh": ("vim4st1h", 3000),
 }
 RUNS |= {"vim4cos_kl02": ("random_walk", ["model.selection_bound=5", "model.kl_weight=0.2"]),
          "vim4cos_hard": ("random_walk", ["model.selection_bound=5", "model.kl_weight=0.04", "model.hard_train=true"])}

@@ -6,7 +6,8 @@ from torch.distributions import Categorical, Normal, kl_divergence
 
 from slotvideo.data.batch import Batch
 from slotvideo.errors import ConfigError, ShapeError
-from slotvideo.models.vim import VIM, KeyQuerySelection, kl_terms, mask_centroids, module_perplexity
+from slotvideo.models.vim import (VIM, KeyQuerySelection, kl_terms, mask_centroids, module_perplexity,
+                                  usage_imbalance)
 from slotvideo.models.vim_baselines import RIM, SCOFF
 from slotvideo.nn.distributions import DiagonalGaussian
 
@@ -90,6 +91,22 @@ def test_state_keys_read_the_candidate_next_states():
     assert all(p.grad is not None for p in model.selection.key.parameters())
     with pytest.raises(ConfigError, match="candidate_keys"):
         tiny(candidate_keys="states")
+
+
+def test_usage_imbalance_is_the_kl_to_uniform_and_enters_the_loss():
+    torch.testing.assert_close(usage_imbalance(torch.ones(2, 3, 4)), torch.tensor(0.0))
+    torch.testing.assert_close(usage_imbalance(torch.tensor([[5.0, 0, 0, 0]])), torch.tensor(math.log(4)))
+    u = torch.tensor([[1.0, 3.0], [2.0, 2.0]])          # overall usage 3/8, 5/8
+    p = torch.tensor([3 / 8, 5 / 8])
+    torch.testing.assert_close(usage_imbalance(u), (p * (p / 0.5).log()).sum())
+    base, balanced = tiny(), tiny(usage_weight=1e5)   # large enough to show on a loss of ~1e4 in float32
+    torch.manual_seed(5)
+    out0 = base(Batch({"video": video()}))
+    torch.manual_seed(5)
+    out1 = balanced(Batch({"video": video()}))
+    torch.testing.assert_close(out1.loss - out0.loss, 1e5 * out1.terms["usage_imbalance"], rtol=1e-2, atol=1e-2)
+    out1.loss.backward()
+    assert sum(p.grad.abs().sum() for p in balanced.selection.posterior_query.parameters()) > 0
 
 
 def test_module_perplexity_counts_the_modules_in_use():

@@ -33,6 +33,7 @@ frame; the CPU configs shrink widths and decoder resolution.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Optional
 
@@ -66,6 +67,7 @@ class Transition(NamedTuple):
     kl_z: Tensor           # [B] Gaussian KL, summed over iterations, slots and dims
     kl_r: Tensor           # [B] module KL, summed over iterations and slots
     attention: Tensor      # [B, K, N] grouping of the observed frame at the last iteration (or empty)
+    usage: Tensor          # [B, M] posterior selection probabilities summed over iterations and slots (or empty)
 
 
 class Encoder(nn.Module):
@@ -167,6 +169,9 @@ class VIM(VideoModel):
         variational: bool = True          # False: deterministic baselines (SCOFF/RIM)
         teacher_forcing: bool = False     # True: slots read the previous GT frame (SCOFF/RIM)
         kl_weight: float = field(default=1.0, metadata={"min": 0.0})
+        # not in the paper: weight of usage_imbalance, KL(batch module usage || uniform) of the posterior
+        # selection, a load-balancing term against every slot choosing the same module (0 = off)
+        usage_weight: float = field(default=0.0, metadata={"min": 0.0})
         # training schedule (A.2), in optimizer steps
         pretrain_steps: int = field(default=0, metadata={"min": 0})
         curriculum_start: int = field(default=6, metadata={"min": 2})
@@ -272,6 +277,7 @@ class VIM(VideoModel):
         """Posterior transition ``h_{t-1} -> h_t`` given the features ``[B, N, F]`` of the observed frame."""
         prepared = self.grouping.prepare(features)
         states, selections, kl_z, kl_r = [], [], h.new_zeros(h.shape[0]), h.new_zeros(h.shape[0])
+        usage = h.new_zeros(h.shape[0], self.cfg.num_modules)
         for _ in range(iterations):  # VIM-k: a few select-and-update steps, each re-reading the frame
             s, keys = self.candidates(h)
             readout = self.grouping.attend(h, prepared)
@@ -280,6 +286,7 @@ class VIM(VideoModel):
             # read its (previous-frame) input, picks the schema with the same query network.
             post_logits = self.selection.logits(keys, x, posterior=True)
             r = self._select(post_logits)
+            usage = usage + post_logits.softmax(-1).sum(-2)
             f = select(s, r)
             posterior = DiagonalGaussian.from_params(self.posterior_net(torch.cat([f, x], -1)), min_std=self.cfg.min_std)
             if self.cfg.variational:
@@ -292,7 +299,7 @@ class VIM(VideoModel):
             h = self.update(h, f, z)
             states.append(h)
             selections.append(r)
-        return Transition(h, torch.stack(states, 1), torch.stack(selections, 1), kl_z, kl_r, readout.attention)
+        return Transition(h, torch.stack(states, 1), torch.stack(selections, 1), kl_z, kl_r, readout.attention, usage)
 
     def prior_step(self, h: Tensor, iterations: int, modules: Tensor | None = None) -> Transition:
         """Generative transition: ``r ~ p(r | h)`` (or the given ``modules [B, I, K]`` indices), ``z ~ p(z | f)``."""
@@ -313,7 +320,8 @@ class VIM(VideoModel):
             states.append(h)
             selections.append(r)
         zeros = h.new_zeros(h.shape[0])
-        return Transition(h, torch.stack(states, 1), torch.stack(selections, 1), zeros, zeros, h.new_zeros(0))
+        return Transition(h, torch.stack(states, 1), torch.stack(selections, 1), zeros, zeros, h.new_zeros(0),
+                          h.new_zeros(0))
 
     def decode(self, slots: Tensor) -> Decoded:
         return self.decoder(slots)
@@ -334,18 +342,19 @@ class VIM(VideoModel):
         if t == 1:
             empty = video.new_zeros(b, 0)
             return {"slots": h0[:, None], "iteration_slots": video.new_zeros(b, 0, iterations, k, d),
-                    "selection": video.new_zeros(b, 0, iterations, k, m), "kl_z": empty, "kl_r": empty}
+                    "selection": video.new_zeros(b, 0, iterations, k, m), "kl_z": empty, "kl_r": empty,
+                    "usage": video.new_zeros(b, 0, m)}
         # Teacher forcing (baselines) shows the slots frame t-1 on the way to t; VIM's posterior sees frame t.
         observed = video[:, :-1] if self.cfg.teacher_forcing else video[:, 1:]
         features = self.inference_encoder(observed)
 
         def step(h: Tensor, feats: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
             tr = self.infer_step(h, feats, iterations)
-            return tr.state, (tr.state, tr.states, tr.selection, tr.kl_z, tr.kl_r)
+            return tr.state, (tr.state, tr.states, tr.selection, tr.kl_z, tr.kl_r, tr.usage)
 
-        _, (states, iteration_states, selection, kl_z, kl_r) = scan_over_time(step, h0, features)
+        _, (states, iteration_states, selection, kl_z, kl_r, usage) = scan_over_time(step, h0, features)
         return {"slots": torch.cat([h0[:, None], states], 1), "iteration_slots": iteration_states,
-                "selection": selection, "kl_z": kl_z, "kl_r": kl_r}
+                "selection": selection, "kl_z": kl_z, "kl_r": kl_r, "usage": usage}
 
     def _clip(self, video: Tensor) -> Tensor:
         length = self.stage_length
@@ -363,10 +372,14 @@ class VIM(VideoModel):
         kl_z = inferred["kl_z"].sum(-1).mean()
         kl_r = inferred["kl_r"].sum(-1).mean()
         loss = nll + self.cfg.kl_weight * (kl_z + kl_r)
+        if self.cfg.usage_weight > 0 and inferred["usage"].numel():
+            balance = usage_imbalance(inferred["usage"])
+            loss = loss + self.cfg.usage_weight * balance
         terms = {"nll": nll.detach(), "mse": F.mse_loss(decoded.recon, video).detach(),
                  "frames": torch.tensor(float(video.shape[1]))}
         if inferred["selection"].numel():
             terms["module_perplexity"] = module_perplexity(inferred["selection"].detach())
+            terms["usage_imbalance"] = usage_imbalance(inferred["usage"].detach())
         if self.cfg.variational:
             terms |= {"kl_z": kl_z.detach(), "kl_r": kl_r.detach()}
         return Output(loss=loss, terms=terms, slots=inferred["slots"], masks=decoded.masks, recon=decoded.recon,
@@ -448,6 +461,14 @@ class VIM(VideoModel):
     def media(self, batch: Batch) -> dict[str, Tensor]:
         decoded = self.decode(self.infer(batch["video"])["slots"])
         return {"video": batch["video"], "recon": decoded.recon.clamp(0, 1), "masks": decoded.masks}
+
+
+def usage_imbalance(usage: Tensor) -> Tensor:
+    """``KL(u || uniform) = log M - H(u)`` of the batch's module usage ``u``, from summed posterior
+    selection probabilities ``usage [..., M]``: 0 when every module is chosen equally often overall."""
+    total = usage.flatten(0, -2).sum(0)
+    u = total / total.sum().clamp_min(1e-12)
+    return math.log(u.shape[-1]) + (u * u.clamp_min(1e-12).log()).sum()
 
 
 def module_perplexity(selection: Tensor) -> Tensor:
