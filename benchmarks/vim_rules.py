@@ -25,7 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._results import command, machine, write_section  # noqa: E402
 from benchmarks.vim_common import (DATA_PARAMS, IMG, MOVE_NAMES, STEPS, VIM_RUNS, direction_scores, load,  # noqa: E402
-                                   match_slots_to_balls, module_histogram, test_batches, train_run, weights_step)
+                                   gather_slots, match_slots_to_balls, module_histogram, test_batches, train_run,
+                                   weights_step)
+from slotvideo.models.vim import mask_centroids  # noqa: E402
 from slotvideo.nn.distributions import DiagonalGaussian  # noqa: E402
 from slotvideo.nn.module_bank import select  # noqa: E402
 
@@ -44,6 +46,25 @@ def apply_module_to_one_slot(model, frame: torch.Tensor, slot: int, module: int,
         h[:, slot] = moved[:, slot]
         frames.append(model.decode(h).recon[0])
     return torch.stack(frames).clamp(0, 1)
+
+
+@torch.no_grad()
+def module_displacements(model, batches) -> np.ndarray:
+    """``[M, 2]``: mean (row, col) shift, in pixels, of a ball's slot when module m is applied once to every
+    slot of frame 0 (prior-mean update), over all balls. A module that learned a rule moves balls 2 px one way."""
+    total, count = np.zeros((model.cfg.num_modules, 2)), 0
+    for batch in batches:
+        h, _ = model.discover(batch.video[:, 0])
+        slot_of_ball = match_slots_to_balls(model.decode(h[:, None]).masks[:, 0], batch.positions[:, 0])
+        before = gather_slots(mask_centroids(model.decode(h[:, None]).masks), slot_of_ball)[:, 0]
+        s, _ = model.candidates(h)
+        for m in range(model.cfg.num_modules):
+            f = s[..., m, :]
+            moved = model.update(h, f, DiagonalGaussian.from_params(model.prior_net(f), min_std=model.cfg.min_std).mean)
+            after = gather_slots(mask_centroids(model.decode(moved[:, None]).masks), slot_of_ball)[:, 0]
+            total[m] += (after - before).sum((0, 1)).numpy()
+        count += before.shape[0] * before.shape[1]
+    return total / max(count, 1)
 
 
 def module_grid(model, batch, steps: int = 5, scale: int = 4) -> np.ndarray:
@@ -94,9 +115,12 @@ def main() -> int:
         best, share = direction_scores(hist)
         usage = hist.sum(0) / hist.sum()
         met = min(share) >= 0.9 and len(set(best)) == 4
+        shift = module_displacements(model, test_batches("random-walk", DATA_PARAMS, min(args.num, 64), 32))
         lines.append(f"| `{name}` | {model.cfg.num_modules} | {weights_step(run)} | " + "; ".join(f"{MOVE_NAMES[d]}: m{best[d]} {share[d]:.0%}"
                                                                   for d in range(4))
-                     + f" | {' '.join(f'{u:.0%}' for u in usage)} | {'met' if met else 'missed'} |")
+                     + f" | {' '.join(f'{u:.0%}' for u in usage)} | "
+                     + " ".join(f"m{m} ({r:+.1f}, {c:+.1f})" for m, (r, c) in enumerate(shift))
+                     + f" | {'met' if met else 'missed'} |")
         if name == args.runs[0] and not args.no_write:
             batch = next(iter(test_batches("random-walk", DATA_PARAMS, 1, 1)))
             from PIL import Image
@@ -113,10 +137,12 @@ def main() -> int:
         "(budget and runs in `benchmarks/vim_common.py`; the paper trains for hundreds of epochs). Each ball of "
         f"{args.num} test videos (10 frames) is matched to a slot by mask centroid on frame 0; the table gives, for "
         "every ground-truth direction, the module its slot selected most often and that module's share "
-        "(bar: >= 90% each, four different modules), then how often each module is selected.",
+        "(bar: >= 90% each, four different modules), then how often each module is selected, then the mean "
+        "(row, col) shift in pixels of a ball's slot when each module is applied once to frame 0's slots "
+        "(a learned rule moves a ball 2 px up, down, left or right).",
         "",
-        "| run | modules | steps | best module per direction (share) | module usage | bar |",
-        "|---|---|---|---|---|---|",
+        "| run | modules | steps | best module per direction (share) | module usage | shift per module (px) | bar |",
+        "|---|---|---|---|---|---|---|",
         *lines,
         "",
         "![module histograms](img/vim_rules_hist.png) ![modules applied to one slot](img/vim_modules.png)",
