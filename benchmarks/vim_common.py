@@ -56,6 +56,7 @@ RUNS = {"vim4": ("random_walk", []), "vim5": ("random_walk", ["model.num_modules
         # in vim4 / vim4kl, so the other modules got no gradient; with kl_weight 0.04 and with the paper's 1
         "vim4cos": ("random_walk", ["model.kl_weight=0.04", "model.selection_bound=5"]),
         "vim4cos1": ("random_walk", ["model.selection_bound=5"]),
+        "vim4cos_kl02": ("random_walk", ["model.selection_bound=5", "model.kl_weight=0.2"]),   # a branch of vim4cos
         # ... and keys read from the candidate next states LayerNorm(h + s_m), not the module outputs s_m: the
         # posterior query reads the target frame's grouping x, which says where the ball IS, not how it moved
         "vim4st": ("random_walk", ["model.kl_weight=0.04", "model.selection_bound=5", "model.candidate_keys=state"]),
@@ -80,16 +81,12 @@ RUNS = {"vim4": ("random_walk", []), "vim5": ("random_walk", ["model.num_modules
 # name -> (parent run, step): runs that continue a parent's checkpoint at ``step`` with their own overrides
 # (same data order and optimizer state up to there; only the objective changes)
 BRANCHES = {
-    # vim4cos at 5,000 steps tracks through z while the modules sit idle: make KL_z 5x dearer ...
+    # vim4cos at 5,000 steps tracks through z while the modules sit idle: make KL_z 5x dearer
     "vim4cos_kl02": ("vim4cos", 5000),
-    # ... or select modules hard (straight-through one-hot) so each transition trains one module only
-    "vim4cos_hard": ("vim4cos", 5000),
     # pre-training (first frames only: no selection, no KL) is the same for every VIM run; these two start
     # from vim4st1h's step-3,000 checkpoint, the end of its pre-training
     "vim4bal": ("vim4st1h", 3000), "vim4balh": ("vim4st1h", 3000),
 }
-RUNS |= {"vim4cos_kl02": ("random_walk", ["model.selection_bound=5", "model.kl_weight=0.2"]),
-         "vim4cos_hard": ("random_walk", ["model.selection_bound=5", "model.kl_weight=0.04", "model.hard_train=true"])}
 #: the VIM runs of :data:`RUNS` (the others are the RIM / SCOFF baselines)
 VIM_RUNS = [name for name in RUNS if name.startswith("vim")]
 

@@ -54,16 +54,13 @@ def module_displacements(model, batches) -> np.ndarray:
     slot of frame 0 (prior-mean update), over all balls. A module that learned a rule moves balls 2 px one way."""
     total, count = np.zeros((model.cfg.num_modules, 2)), 0
     for batch in batches:
-        h, _ = model.discover(batch.video[:, 0])
-        slot_of_ball = match_slots_to_balls(model.decode(h[:, None]).masks[:, 0], batch.positions[:, 0])
-        before = gather_slots(mask_centroids(model.decode(h[:, None]).masks), slot_of_ball)[:, 0]
-        s, _ = model.candidates(h)
+        b, k = batch.video.shape[0], model.cfg.num_slots
         for m in range(model.cfg.num_modules):
-            f = s[..., m, :]
-            moved = model.update(h, f, DiagonalGaussian.from_params(model.prior_net(f), min_std=model.cfg.min_std).mean)
-            after = gather_slots(mask_centroids(model.decode(moved[:, None]).masks), slot_of_ball)[:, 0]
-            total[m] += (after - before).sum((0, 1)).numpy()
-        count += before.shape[0] * before.shape[1]
+            masks = model.replay(batch.video[:, 0], torch.full((b, 1, 1, k), m)).masks   # [B, 2, K, H, W]
+            slot_of_ball = match_slots_to_balls(masks[:, 0], batch.positions[:, 0])
+            centroids = gather_slots(mask_centroids(masks), slot_of_ball)               # [B, 2, N, 2]
+            total[m] += (centroids[:, 1] - centroids[:, 0]).sum((0, 1)).numpy()
+        count += b * batch.positions.shape[2]
     return total / max(count, 1)
 
 

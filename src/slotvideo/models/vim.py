@@ -372,14 +372,14 @@ class VIM(VideoModel):
         kl_z = inferred["kl_z"].sum(-1).mean()
         kl_r = inferred["kl_r"].sum(-1).mean()
         loss = nll + self.cfg.kl_weight * (kl_z + kl_r)
-        if self.cfg.usage_weight > 0 and inferred["usage"].numel():
-            balance = usage_imbalance(inferred["usage"])
-            loss = loss + self.cfg.usage_weight * balance
         terms = {"nll": nll.detach(), "mse": F.mse_loss(decoded.recon, video).detach(),
                  "frames": torch.tensor(float(video.shape[1]))}
         if inferred["selection"].numel():
+            balance = usage_imbalance(inferred["usage"])
+            if self.cfg.usage_weight > 0:
+                loss = loss + self.cfg.usage_weight * balance
             terms["module_perplexity"] = module_perplexity(inferred["selection"].detach())
-            terms["usage_imbalance"] = usage_imbalance(inferred["usage"].detach())
+            terms["usage_imbalance"] = balance.detach()
         if self.cfg.variational:
             terms |= {"kl_z": kl_z.detach(), "kl_r": kl_r.detach()}
         return Output(loss=loss, terms=terms, slots=inferred["slots"], masks=decoded.masks, recon=decoded.recon,
@@ -463,18 +463,22 @@ class VIM(VideoModel):
         return {"video": batch["video"], "recon": decoded.recon.clamp(0, 1), "masks": decoded.masks}
 
 
+def _usage_entropy(weights: Tensor) -> Tensor:
+    """Entropy of the overall module usage: ``weights [..., M]`` summed over every other dim, normalised."""
+    total = weights.flatten(0, -2).sum(0)
+    u = total / total.sum().clamp_min(1e-12)
+    return -(u * u.clamp_min(1e-12).log()).sum()
+
+
 def usage_imbalance(usage: Tensor) -> Tensor:
     """``KL(u || uniform) = log M - H(u)`` of the batch's module usage ``u``, from summed posterior
     selection probabilities ``usage [..., M]``: 0 when every module is chosen equally often overall."""
-    total = usage.flatten(0, -2).sum(0)
-    u = total / total.sum().clamp_min(1e-12)
-    return math.log(u.shape[-1]) + (u * u.clamp_min(1e-12).log()).sum()
+    return math.log(usage.shape[-1]) - _usage_entropy(usage)
 
 
 def module_perplexity(selection: Tensor) -> Tensor:
     """``exp(entropy)`` of the mean selection ``[..., M]``: how many modules are in use (1 to M)."""
-    usage = selection.flatten(0, -2).mean(0)
-    return torch.exp(-(usage * usage.clamp_min(1e-12).log()).sum())
+    return torch.exp(_usage_entropy(selection))
 
 
 def mask_centroids(masks: Tensor) -> Tensor:
