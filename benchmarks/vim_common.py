@@ -71,6 +71,12 @@ RUNS = {"vim4": ("random_walk", []), "vim5": ("random_walk", ["model.num_modules
                                      "model.hard_train=true"]),
         "vim4bal_s1": ("random_walk", ["model.selection_bound=5", "model.candidate_keys=state", "model.usage_weight=20",
                                        "seed=1"]),
+        # vim4bal after 16,000 steps (branches), its modules split by direction: sharper relaxed selections
+        # while training (Gumbel temperature 0.5), or a wider logit range (10 * cosine)
+        "vim4bal_t05": ("random_walk", ["model.selection_bound=5", "model.candidate_keys=state", "model.usage_weight=20",
+                                        "model.tau=0.5"]),
+        "vim4bal_b10": ("random_walk", ["model.selection_bound=10", "model.candidate_keys=state",
+                                        "model.usage_weight=20"]),
         "scoff": ("scoff", []), "rim": ("rim", []),
         # monolithic VIM (Figure 3 / 5.2 baseline) with the 4-module bank's parameter count (50.6k): one
         # module of width 144 (51.4k) instead of four of width 64
@@ -86,6 +92,7 @@ BRANCHES = {
     # pre-training (first frames only: no selection, no KL) is the same for every VIM run; these two start
     # from vim4st1h's step-3,000 checkpoint, the end of its pre-training
     "vim4bal": ("vim4st1h", 3000), "vim4balh": ("vim4st1h", 3000),
+    "vim4bal_t05": ("vim4bal", 16000), "vim4bal_b10": ("vim4bal", 16000),
 }
 #: the VIM runs of :data:`RUNS` (the others are the RIM / SCOFF baselines)
 VIM_RUNS = [name for name in RUNS if name.startswith("vim")]
@@ -165,12 +172,14 @@ def gather_slots(x: torch.Tensor, slot_of_ball: np.ndarray) -> torch.Tensor:
     return x.gather(2, index.reshape(*index.shape, *([1] * (x.dim() - 3))).expand(-1, -1, -1, *x.shape[3:]))
 
 
-def module_histogram(model: Any, batches, num_modules: int) -> np.ndarray:
-    """``hist[direction, module]``: how often the slot of a ball moving in ``direction`` selected ``module``."""
+def module_histogram(model: Any, batches, num_modules: int, sample: bool = True, seed: int = 0) -> np.ndarray:
+    """``hist[direction, module]``: how often the slot of a ball moving in ``direction`` selected ``module``
+    (``sample``: Gumbel-sampled selections and sampled z, seeded; otherwise the posterior's mode)."""
     hist = np.zeros((len(MOVE_NAMES), num_modules), dtype=np.int64)
+    torch.manual_seed(seed)
     with torch.no_grad():
         for batch in batches:
-            out = model.infer(batch.video, iterations=1)
+            out = model.infer(batch.video, iterations=1, sample=sample)
             masks0 = model.decode(out["slots"][:, :1]).masks[:, 0]
             slot_of_ball = match_slots_to_balls(masks0, batch.positions[:, 0])
             chosen = out["selection"][:, :, 0].argmax(-1)                 # [B, T-1, K]

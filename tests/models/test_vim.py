@@ -36,6 +36,21 @@ def test_forward_shapes_and_terms():
     assert torch.isfinite(out.loss)
 
 
+def test_posterior_mode_is_deterministic_and_picks_the_most_probable_module():
+    model = tiny(slot_init="learned")   # deterministic discovery: only the posterior can add noise
+    model.eval()
+    first, second = model.infer(video(), sample=False), model.infer(video(), sample=False)
+    torch.testing.assert_close(first["slots"], second["slots"])
+    torch.testing.assert_close(first["selection"], second["selection"])
+    h, _ = model.discover(video()[:, 0])
+    feats = model.inference_encoder(video()[:, 1:2])[:, 0]
+    s, keys = model.candidates(h)
+    logits = model.selection.logits(keys, model.grouping.attend(h, model.grouping.prepare(feats)).updates,
+                                    posterior=True)
+    assert torch.equal(first["selection"][:, 0, 0].argmax(-1), logits.argmax(-1))
+    assert not torch.allclose(model.infer(video())["slots"], first["slots"])   # the default samples z
+
+
 def test_selection_is_hard_in_eval_and_soft_with_gradients_in_training():
     model = tiny()
     model.eval()

@@ -262,19 +262,24 @@ class VIM(VideoModel):
             return s, self.selection.key(self.update_norm(h.unsqueeze(-2) + s))
         return s, self.selection.key(s)
 
-    def _select(self, logits: Tensor) -> Tensor:
-        if self.cfg.variational:
-            return gumbel_softmax(logits, self.cfg.tau, hard=self.cfg.hard_train or not self.training)
-        if self.training:  # SCOFF: hard straight-through Gumbel, tau 1
-            return gumbel_softmax(logits, self.cfg.tau, hard=True)
-        return F.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
+    def _select(self, logits: Tensor, sample: bool = True) -> Tensor:
+        """VIM: a Gumbel-softmax sample (hard outside training). SCOFF: hard straight-through Gumbel while
+        training, argmax otherwise. ``sample=False``: the argmax (the selection posterior's mode)."""
+        if not sample or not (self.cfg.variational or self.training):
+            return F.one_hot(logits.argmax(-1), logits.shape[-1]).to(logits.dtype)
+        hard = self.cfg.hard_train or not self.training or not self.cfg.variational
+        return gumbel_softmax(logits, self.cfg.tau, hard=hard)
 
     def update(self, h: Tensor, f: Tensor, z: Tensor) -> Tensor:
         """``h_t = LayerNorm(h_{t-1} + z_t + f(h_{t-1}, r_t))``."""
         return self.update_norm(h + z + f)
 
-    def infer_step(self, h: Tensor, features: Tensor, iterations: int) -> Transition:
-        """Posterior transition ``h_{t-1} -> h_t`` given the features ``[B, N, F]`` of the observed frame."""
+    def infer_step(self, h: Tensor, features: Tensor, iterations: int, sample: bool = True) -> Transition:
+        """Posterior transition ``h_{t-1} -> h_t`` given the features ``[B, N, F]`` of the observed frame.
+
+        ``sample=False`` takes the posterior's mode instead of a sample: the most probable module
+        (argmax of the selection logits, no Gumbel noise) and the mean of ``q(z)``.
+        """
         prepared = self.grouping.prepare(features)
         states, selections, kl_z, kl_r = [], [], h.new_zeros(h.shape[0]), h.new_zeros(h.shape[0])
         usage = h.new_zeros(h.shape[0], self.cfg.num_modules)
@@ -285,13 +290,13 @@ class VIM(VideoModel):
             # VIM: posterior query from the grouping of the target frame. SCOFF: the object file, having
             # read its (previous-frame) input, picks the schema with the same query network.
             post_logits = self.selection.logits(keys, x, posterior=True)
-            r = self._select(post_logits)
+            r = self._select(post_logits, sample)
             usage = usage + post_logits.softmax(-1).sum(-2)
             f = select(s, r)
             posterior = DiagonalGaussian.from_params(self.posterior_net(torch.cat([f, x], -1)), min_std=self.cfg.min_std)
             if self.cfg.variational:
                 prior = DiagonalGaussian.from_params(self.prior_net(f), min_std=self.cfg.min_std)
-                z = posterior.rsample()
+                z = posterior.rsample() if sample else posterior.mean
                 step_kl_z, step_kl_r = kl_terms(posterior, prior, post_logits, self.selection.logits(keys, h))
                 kl_z, kl_r = kl_z + step_kl_z, kl_r + step_kl_r
             else:
@@ -327,8 +332,9 @@ class VIM(VideoModel):
         return self.decoder(slots)
 
     # ------------------------------------------------------------------ inference over a video
-    def infer(self, video: Tensor, iterations: int | None = None) -> dict[str, Tensor]:
-        """Posterior states of every frame of ``video [B, T, 3, H, W]``.
+    def infer(self, video: Tensor, iterations: int | None = None, sample: bool = True) -> dict[str, Tensor]:
+        """Posterior states of every frame of ``video [B, T, 3, H, W]`` (``sample=False``: posterior mode,
+        see :meth:`infer_step`).
 
         Returns ``slots [B, T, K, D]`` (``h_0`` then ``h_1..h_{T-1}``), ``iteration_slots
         [B, T-1, I, K, D]``, ``selection [B, T-1, I, K, M]``, ``kl_z``/``kl_r [B, T-1]``.
@@ -349,7 +355,7 @@ class VIM(VideoModel):
         features = self.inference_encoder(observed)
 
         def step(h: Tensor, feats: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
-            tr = self.infer_step(h, feats, iterations)
+            tr = self.infer_step(h, feats, iterations, sample)
             return tr.state, (tr.state, tr.states, tr.selection, tr.kl_z, tr.kl_r, tr.usage)
 
         _, (states, iteration_states, selection, kl_z, kl_r, usage) = scan_over_time(step, h0, features)
