@@ -2,8 +2,8 @@
 
 * :func:`train_run` runs ``slotvideo train`` (the workbench: checkpoints, metrics.jsonl) unless the run
   directory already holds a finished checkpoint, so an interrupted benchmark resumes where it stopped.
-* :func:`match_slots_to_balls` is the evaluation matching of VIM 5.1: each ball gets the slot whose mask
-  centroid on the FIRST frame is closest (one-to-one, Hungarian), kept for the whole sequence.
+* :func:`match_slots_to_balls` is the evaluation matching of VIM 5.1: each ball gets the slot whose centroid
+  (of what the slot draws, ``object_centroids``) on the FIRST frame is closest (one-to-one, Hungarian), kept for the whole sequence.
 * :func:`module_histogram` counts, over every ball transition, which module the matched slot selected
   against the ground-truth direction (Figure 2 left).
 """
@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from slotvideo.data import DIRECTIONS, MOVE_NAMES, collate, open_dataset  # noqa: E402
 from slotvideo.metrics.matching import linear_sum_assignment  # noqa: E402
-from slotvideo.models.vim import mask_centroids  # noqa: E402
+from slotvideo.models.vim import object_centroids  # noqa: E402
 from slotvideo.train.checkpoint import load_model, read_checkpoint  # noqa: E402
 
 IMG = ROOT / "docs" / "img"
@@ -155,10 +155,10 @@ def test_batches(name: str, params: dict[str, Any], num: int, batch_size: int, s
         yield collate([data[i] for i in range(start, min(start + batch_size, num))])
 
 
-def match_slots_to_balls(masks0: torch.Tensor, positions0: torch.Tensor) -> np.ndarray:
-    """``masks0 [B, K, H, W]`` and ball centres ``positions0 [B, N, 2]`` of frame 0 -> slot of each ball ``[B, N]``."""
-    centroids = mask_centroids(masks0)                                    # [B, K, 2] (row, col)
-    dist = torch.cdist(positions0.float(), centroids.float())            # [B, N, K]
+def match_slots_to_balls(centroids0: torch.Tensor, positions0: torch.Tensor) -> np.ndarray:
+    """Slot centroids ``centroids0 [B, K, 2]`` (:func:`object_centroids`) and ball centres ``positions0
+    [B, N, 2]`` of frame 0 -> slot of each ball ``[B, N]`` (Hungarian matching on distance)."""
+    dist = torch.cdist(positions0.float(), centroids0.float())            # [B, N, K]
     out = np.zeros(positions0.shape[:2], dtype=np.int64)
     for b in range(dist.shape[0]):  # the Hungarian solver works on one matrix at a time
         rows, cols = linear_sum_assignment(dist[b])
@@ -180,8 +180,7 @@ def module_histogram(model: Any, batches, num_modules: int, sample: bool = True,
     with torch.no_grad():
         for batch in batches:
             out = model.infer(batch.video, iterations=1, sample=sample)
-            masks0 = model.decode(out["slots"][:, :1]).masks[:, 0]
-            slot_of_ball = match_slots_to_balls(masks0, batch.positions[:, 0])
+            slot_of_ball = match_slots_to_balls(object_centroids(model.decode(out["slots"][:, 0])), batch.positions[:, 0])
             chosen = out["selection"][:, :, 0].argmax(-1)                 # [B, T-1, K]
             chosen = gather_slots(chosen, slot_of_ball)                   # [B, T-1, N]
             moves = batch.moves                                           # [B, T-1, N]
@@ -197,15 +196,8 @@ def direction_scores(hist: np.ndarray) -> tuple[list[int], list[float]]:
     return [int(m) for m in share.argmax(1)], [float(s) for s in share.max(1)]
 
 
-def position_error(model: Any, slots: torch.Tensor, slot_of_ball: np.ndarray, positions: torch.Tensor) -> torch.Tensor:
-    """Mean pixel distance ``[T]`` between the mask centroids of the matched slots and the balls."""
-    masks = model.decode(slots).masks
-    centroids = gather_slots(mask_centroids(masks), slot_of_ball)        # [B, T, N, 2]
-    return (centroids - positions).norm(dim=-1).mean((0, 2))
-
-
 __all__ = ["DIRECTIONS", "MOVE_NAMES", "IMG", "ROOT", "STEPS", "DATA_PARAMS", "CPU_OVERRIDES", "RUNS", "BRANCHES", "VIM_RUNS", "train_run", "weights_step", "load", "test_batches", "match_slots_to_balls",
-           "gather_slots", "module_histogram", "direction_scores", "position_error"]
+           "gather_slots", "module_histogram", "direction_scores"]
 
 
 def main() -> None:

@@ -6,8 +6,8 @@
 Models trained on ATOMIC Random Walk moves (``vim4``; ``vim1`` is the monolithic one-module model with
 the same transition parameter count) are run on Compositional Random Walk videos, where every ball makes
 2-3 atomic moves between two frames, allowing ``--iterations`` select-and-update steps between frames
-(VIM-k). After every iteration the intermediate state is rendered and the mask centroid of each ball's
-slot (matched on frame 0) is compared with the ball's true position in the target frame. Bar: the
+(VIM-k), with the posterior at its mode (most probable module, mean z). After every iteration the intermediate state is rendered and the centroid of what each ball's
+slot draws (``object_centroids``; the slot matched on frame 0) is compared with the ball's true position in the target frame. Bar: the
 position error falls over the iterations. Writes the ``vim_composition`` section of docs/results.md.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._results import command, machine, write_section  # noqa: E402
 from benchmarks.vim_common import (DATA_PARAMS, STEPS, VIM_RUNS, gather_slots, load,  # noqa: E402
                                    match_slots_to_balls, test_batches, train_run, weights_step)
-from slotvideo.models.vim import mask_centroids  # noqa: E402
+from slotvideo.models.vim import object_centroids  # noqa: E402
 
 COMPOSITIONAL = {**DATA_PARAMS, "num_frames": 5, "num_atomic": 3, "min_atomic": 2}
 
@@ -34,11 +34,11 @@ def error_per_iteration(model, num: int, iterations: int) -> np.ndarray:
     """Mean ball position error (pixels) after each iteration ``[iterations + 1]`` (index 0: before any)."""
     errors = []
     for batch in test_batches("random-walk-compositional", COMPOSITIONAL, num, 32):
-        out = model.infer(batch.video, iterations=iterations)
-        slot_of_ball = match_slots_to_balls(model.decode(out["slots"][:, :1]).masks[:, 0], batch.positions[:, 0])
+        out = model.infer(batch.video, iterations=iterations, sample=False)   # posterior mode
+        slot_of_ball = match_slots_to_balls(object_centroids(model.decode(out["slots"][:, 0])), batch.positions[:, 0])
         # states before the first iteration of step t are the final states of frame t-1
         states = torch.cat([out["slots"][:, :-1, None], out["iteration_slots"]], 2)   # [B, T-1, I+1, K, D]
-        centroids = mask_centroids(model.decode(states).masks)                       # [B, T-1, I+1, K, 2]
+        centroids = object_centroids(model.decode(states))                           # [B, T-1, I+1, K, 2]
         b, t, i = centroids.shape[:3]
         per_ball = gather_slots(centroids.reshape(b, t * i, *centroids.shape[3:]), slot_of_ball)
         per_ball = per_ball.reshape(b, t, i, -1, 2)
@@ -77,7 +77,7 @@ def main() -> int:
         "",
         f"Trained on atomic moves (at least {STEPS} CPU steps, half-scale 16x16 Random Walk), tested on {args.num} "
         "Compositional Random Walk videos (2-3 atomic moves of 2 px between frames) with "
-        f"VIM-{args.iterations}. Ball position error in pixels (mask centroid of the matched slot versus the "
+        f"VIM-{args.iterations} (posterior mode: most probable module and mean z at every iteration). Ball position error in pixels (centroid of what the matched slot draws versus the "
         "true position in the target frame) after each select-and-update iteration; 'it 0' is the state "
         "of the previous frame.",
         "",

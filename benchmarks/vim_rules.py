@@ -6,7 +6,8 @@
 Trains VIM with 4 and with 5 modules (K = 4 slots, 3 balls; budget in ``vim_common.CPU_OVERRIDES``),
 runs the inference model at its posterior mode (most probable module, mean z) on held-out test videos
 (and, for comparison, with sampled selections), matches each ball to a slot
-by mask centroid on the first frame, and counts which module the ball's slot selected for every ground-
+by the centroid of what each slot draws (mask x colour brightness, ``object_centroids``) on the first
+frame, and counts which module the ball's slot selected for every ground-
 truth move. Target (the issue's bar): each direction explained by one module in >= 90% of its transitions,
 and with 5 modules one module (almost) never selected. Writes the ``vim_rules`` section of
 docs/results.md, ``docs/img/vim_rules_hist.png`` and ``docs/img/vim_modules.png`` (each module applied
@@ -28,7 +29,7 @@ from benchmarks._results import command, machine, write_section  # noqa: E402
 from benchmarks.vim_common import (DATA_PARAMS, IMG, MOVE_NAMES, STEPS, VIM_RUNS, direction_scores, load,  # noqa: E402
                                    gather_slots, match_slots_to_balls, module_histogram, test_batches, train_run,
                                    weights_step)
-from slotvideo.models.vim import mask_centroids  # noqa: E402
+from slotvideo.models.vim import object_centroids  # noqa: E402
 from slotvideo.nn.distributions import DiagonalGaussian  # noqa: E402
 from slotvideo.nn.module_bank import select  # noqa: E402
 
@@ -57,9 +58,9 @@ def module_displacements(model, batches) -> np.ndarray:
     for batch in batches:
         b, k = batch.video.shape[0], model.cfg.num_slots
         for m in range(model.cfg.num_modules):
-            masks = model.replay(batch.video[:, 0], torch.full((b, 1, 1, k), m)).masks   # [B, 2, K, H, W]
-            slot_of_ball = match_slots_to_balls(masks[:, 0], batch.positions[:, 0])
-            centroids = gather_slots(mask_centroids(masks), slot_of_ball)               # [B, 2, N, 2]
+            slots = model.replay(batch.video[:, 0], torch.full((b, 1, 1, k), m)).slots   # [B, 2, K, D]
+            centroids = object_centroids(model.decode(slots))                            # [B, 2, K, 2]
+            centroids = gather_slots(centroids, match_slots_to_balls(centroids[:, 0], batch.positions[:, 0]))
             total[m] += (centroids[:, 1] - centroids[:, 0]).sum((0, 1)).numpy()
         count += b * batch.positions.shape[2]
     return total / max(count, 1)
@@ -68,7 +69,7 @@ def module_displacements(model, batches) -> np.ndarray:
 def module_grid(model, batch, steps: int = 5, scale: int = 4) -> np.ndarray:
     """Rows: modules; columns: 0..steps applications to the slot of ball 0 of the first test video."""
     out = model.infer(batch.video[:1], iterations=1)
-    slot = int(match_slots_to_balls(model.decode(out["slots"][:, :1]).masks[:, 0], batch.positions[:1, 0])[0, 0])
+    slot = int(match_slots_to_balls(object_centroids(model.decode(out["slots"][:, 0])), batch.positions[:1, 0])[0, 0])
     rows = [apply_module_to_one_slot(model, batch.video[0, 0], slot, m, steps) for m in range(model.cfg.num_modules)]
     grid = torch.stack(rows)                                              # [M, S+1, 3, H, W]
     grid = F.pad(grid, (1, 1, 1, 1), value=1.0)
@@ -135,7 +136,8 @@ def main() -> int:
         "",
         f"Random Walk at half scale (16x16, 3 balls), K = 4 slots, at least {STEPS} training steps on 2 CPU cores "
         "(budget and runs in `benchmarks/vim_common.py`; the paper trains for hundreds of epochs). Each ball of "
-        f"{args.num} test videos (10 frames) is matched to a slot by mask centroid on frame 0. The inference model "
+        f"{args.num} test videos (10 frames) is matched to a slot on frame 0 by the centroid of what the slot draws (mask x colour "
+        "brightness: the plain mask centroid counts the black background each slot owns). The inference model "
         "runs at its posterior mode (the most probable module, no Gumbel noise, and the mean of q(z)); the table "
         "gives, for every ground-truth direction, the module its slot selected most often and that module's share "
         "(bar: >= 90% each, four different modules), then the same module's share when selections and z are "

@@ -4,9 +4,9 @@
 
 The inference model of ``vim4`` (trained on coloured balls) reads Random Walk OOD videos (squares,
 triangles, crosses, diamonds of other sizes and colours, same atomic dynamics) and its module selections
-are recorded. A context frame with training-like balls at the OOD objects' first positions is rendered,
+are recorded (the posterior's mode: the most probable module of every transition). A context frame with training-like balls at the OOD objects' first positions is rendered,
 slots are discovered in it, each ball's slot gets the selections of the slot that tracked the same object
-in the OOD video (both matched by mask centroid on frame 0), and the selections are replayed with the
+in the OOD video (both matched on frame 0 by the centroid of what each slot draws), and the selections are replayed with the
 prior's mean update (``VIM.replay``). Scored: position error (pixels) of the transferred balls against
 the OOD objects' true trajectory, per step, next to the error of "no transfer" (balls left where they
 started). Writes the ``vim_transfer`` section of docs/results.md.
@@ -28,7 +28,7 @@ from benchmarks.vim_common import (DATA_PARAMS, VIM_RUNS, gather_slots, load, ma
 from slotvideo.data.generated import composite, coverage  # noqa: E402
 from slotvideo.data.synthetic.colors import shared_colors  # noqa: E402
 from slotvideo.data.synthetic.random_walk import shape_sdf  # noqa: E402
-from slotvideo.models.vim import mask_centroids  # noqa: E402
+from slotvideo.models.vim import object_centroids  # noqa: E402
 
 OOD = {"resolution": DATA_PARAMS["resolution"], "num_frames": 6, "num_objects": 3, "step": DATA_PARAMS["step"],
        "radius_min": 1.0, "radius_max": 2.5}
@@ -49,16 +49,16 @@ def known_balls(positions0: torch.Tensor) -> torch.Tensor:
 def transfer_errors(model, num: int) -> tuple[np.ndarray, np.ndarray]:
     transferred, static = [], []
     for batch in test_batches("random-walk-ood", OOD, num, 32):
-        out = model.infer(batch.video, iterations=1)
-        ood_slot = match_slots_to_balls(model.decode(out["slots"][:, :1]).masks[:, 0], batch.positions[:, 0])
+        out = model.infer(batch.video, iterations=1, sample=False)   # the posterior's most probable selections
+        ood_slot = match_slots_to_balls(object_centroids(model.decode(out["slots"][:, 0])), batch.positions[:, 0])
         chosen = gather_slots(out["selection"][:, :, 0].argmax(-1), ood_slot)        # [B, T-1, N] per object
         context = known_balls(batch.positions[:, 0])
         h0, _ = model.discover(context)
-        ball_slot = match_slots_to_balls(model.decode(h0).masks, batch.positions[:, 0])  # [B, N]
+        ball_slot = match_slots_to_balls(object_centroids(model.decode(h0)), batch.positions[:, 0])  # [B, N]
         modules = torch.zeros(*chosen.shape[:2], model.cfg.num_slots, dtype=torch.long)  # unmatched slots: module 0
         modules.scatter_(2, torch.as_tensor(ball_slot)[:, None].expand(-1, chosen.shape[1], -1), chosen)
         replay = model.replay(context, modules[:, :, None])
-        centroids = gather_slots(mask_centroids(replay.masks), ball_slot)              # [B, T, N, 2]
+        centroids = gather_slots(object_centroids(model.decode(replay.slots)), ball_slot)  # [B, T, N, 2]
         transferred.append((centroids - batch.positions).norm(dim=-1).mean(2))
         static.append((batch.positions[:, :1] - batch.positions).norm(dim=-1).mean(2))
     return torch.cat(transferred).mean(0).numpy(), torch.cat(static).mean(0).numpy()
@@ -82,8 +82,9 @@ def main() -> int:
         f"`{command()}` on {machine()}.",
         "",
         f"`{args.vim}` ({weights_step(run)} CPU steps on half-scale balls) reads {args.num} Random Walk OOD videos; its module "
-        "selections are replayed on training-like balls placed at the OOD objects' first positions. Position "
-        "error in pixels against the OOD trajectory, per frame (frame 0 = context):",
+        "selections (the posterior's most probable module per transition) are replayed on training-like balls placed at the OOD objects' first positions. Position "
+        "error in pixels (centroid of what each ball's slot draws) against the OOD trajectory, per frame "
+        "(frame 0 = context):",
         "",
         "| | " + " | ".join(f"t={t}" for t in range(steps)) + " |",
         "|---" * (steps + 1) + "|",

@@ -7,8 +7,9 @@ from torch.distributions import Categorical, Normal, kl_divergence
 from slotvideo.data.batch import Batch
 from slotvideo.errors import ConfigError, ShapeError
 from slotvideo.models.vim import (VIM, KeyQuerySelection, kl_terms, mask_centroids, module_perplexity,
-                                  usage_imbalance)
+                                  object_centroids, usage_imbalance)
 from slotvideo.models.vim_baselines import RIM, SCOFF
+from slotvideo.nn.decoders import Decoded
 from slotvideo.nn.distributions import DiagonalGaussian
 
 TINY = dict(resolution=8, num_slots=3, num_modules=4, slot_dim=8, encoder_channels=[4], encoder_kernel=3,
@@ -218,6 +219,20 @@ def test_mask_centroids():
     masks[0, 0, 1, 2] = 1.0
     masks[0, 1, 3:5, 4] = 0.5
     torch.testing.assert_close(mask_centroids(masks), torch.tensor([[[1.0, 2.0], [3.5, 4.0]]]))
+
+
+def test_object_centroids_ignore_the_black_background_a_slot_owns():
+    # slot 0 draws a bright ball at (1, 1) and owns the black right half; slot 1 owns the rest, in black
+    masks = torch.zeros(1, 2, 4, 4)
+    masks[0, 0, :, 2:] = 1.0
+    masks[0, 0, 1, 1] = 1.0
+    masks[0, 1] = 1.0 - masks[0, 0]
+    rgb = torch.zeros(1, 2, 3, 4, 4)
+    rgb[0, 0, :, 1, 1] = 0.8
+    rgb[0, 0, 0, 0, 3] = -0.5          # out-of-range colours are clamped: no negative weights
+    decoded = Decoded(rgb=rgb, mask_logits=masks[:, :, None].log(), masks=masks, recon=(masks[:, :, None] * rgb).sum(1))
+    torch.testing.assert_close(object_centroids(decoded)[0, 0], torch.tensor([1.0, 1.0]))
+    assert not torch.allclose(mask_centroids(masks)[0, 0], torch.tensor([1.0, 1.0]))   # pulled to the right
 
 
 def test_baselines_are_deterministic_teacher_forced_configurations():

@@ -487,6 +487,17 @@ def module_perplexity(selection: Tensor) -> Tensor:
     return torch.exp(_usage_entropy(selection))
 
 
+def object_centroids(decoded: Decoded) -> Tensor:
+    """Centroid ``[..., K, 2]`` (row, col) of what each slot draws: every pixel weighted by the slot's mask
+    times the brightness of its colour there (``sum_c clamp(rgb_k, 0, 1)``).
+
+    For objects on a black background (Random Walk). The plain mask centroid (:func:`mask_centroids`) counts
+    the background pixels each slot happens to own (any slot draws black equally well, so they split the
+    background arbitrarily), which pulls a ball's centroid ~3 px towards the middle of a 16x16 frame; weighting
+    by drawn brightness leaves only the ball (0.1 px median error on first frames of a trained model)."""
+    return mask_centroids(decoded.masks * decoded.rgb.clamp(0, 1).sum(-3))
+
+
 def mask_centroids(masks: Tensor) -> Tensor:
     """Mask-weighted mean pixel position ``[..., K, 2]`` (row, col) of soft masks ``[..., K, H, W]`` (5.1)."""
     sizes = check_shape(masks, "... K H W", "masks")
