@@ -71,12 +71,6 @@ RUNS = {"vim4": ("random_walk", []), "vim5": ("random_walk", ["model.num_modules
                                      "model.hard_train=true"]),
         "vim4bal_s1": ("random_walk", ["model.selection_bound=5", "model.candidate_keys=state", "model.usage_weight=20",
                                        "seed=1"]),
-        # vim4bal after 16,000 steps (branches), its modules split by direction: sharper relaxed selections
-        # while training (Gumbel temperature 0.5), or a wider logit range (10 * cosine)
-        "vim4bal_t05": ("random_walk", ["model.selection_bound=5", "model.candidate_keys=state", "model.usage_weight=20",
-                                        "model.tau=0.5"]),
-        "vim4bal_b10": ("random_walk", ["model.selection_bound=10", "model.candidate_keys=state",
-                                        "model.usage_weight=20"]),
         "scoff": ("scoff", []), "rim": ("rim", []),
         # monolithic VIM (Figure 3 / 5.2 baseline) with the 4-module bank's parameter count (50.6k): one
         # module of width 144 (51.4k) instead of four of width 64
@@ -92,7 +86,6 @@ BRANCHES = {
     # pre-training (first frames only: no selection, no KL) is the same for every VIM run; these two start
     # from vim4st1h's step-3,000 checkpoint, the end of its pre-training
     "vim4bal": ("vim4st1h", 3000), "vim4balh": ("vim4st1h", 3000),
-    "vim4bal_t05": ("vim4bal", 16000), "vim4bal_b10": ("vim4bal", 16000),
 }
 #: the VIM runs of :data:`RUNS` (the others are the RIM / SCOFF baselines)
 VIM_RUNS = [name for name in RUNS if name.startswith("vim")]
