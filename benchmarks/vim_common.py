@@ -71,6 +71,9 @@ RUNS = {"vim4": ("random_walk", []), "vim5": ("random_walk", ["model.num_modules
                                      "model.hard_train=true"]),
         "vim4bal_s1": ("random_walk", ["model.selection_bound=5", "model.candidate_keys=state", "model.usage_weight=20",
                                        "seed=1"]),
+        # the monolithic counterpart of vim4bal (Experiment 2's baseline): one module of width 144, as vim1
+        "vim1bal": ("random_walk", ["model.num_modules=1", "model.module_hidden=[144,144,144]",
+                                    "model.selection_bound=5", "model.candidate_keys=state", "model.usage_weight=20"]),
         "scoff": ("scoff", []), "rim": ("rim", []),
         # monolithic VIM (Figure 3 / 5.2 baseline) with the 4-module bank's parameter count (50.6k): one
         # module of width 144 (51.4k) instead of four of width 64
