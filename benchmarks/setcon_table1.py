@@ -417,7 +417,7 @@ def main() -> int:
         taken = [r["steps"] for r in results if r["job"].dataset == ds]
         budget_lines.append(f"- {DATASETS[ds]}: up to {max(taken)} steps per run (min {min(taken)}), "
                             f"overrides of `configs/setcon/{ds}.yaml`: `{' '.join(BUDGETS[ds]['overrides'])}`")
-    title = "SetCon — Table 1" if args.section == "setcon" else f"SetCon — Table 1 rows, longer runs (`{args.section}`)"
+    title = "SetCon — Table 1" if args.section == "setcon" else f"SetCon — Table 1 rows (section `{args.section}`)"
     md = f"""## {title} (`benchmarks/setcon_table1.py`)
 
 Command: `{command()}`
