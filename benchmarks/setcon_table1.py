@@ -356,6 +356,8 @@ def main() -> int:
     parser.add_argument("--rows", default=None, help="only these rows, e.g. setcon:slot_attention,slotwise:fm_mlp")
     parser.add_argument("--gridworld-steps", type=int, default=None)
     parser.add_argument("--bouncing-balls-steps", type=int, default=None)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="extra config overrides for every run, after the budget's (e.g. optim.main.lr=2e-4)")
     parser.add_argument("--section", default="setcon",
                         help="docs/results.md section (and figure-name prefix) to write, e.g. setcon-long for a "
                              "longer run of a few rows beside the full table")
@@ -373,7 +375,7 @@ def main() -> int:
     jobs = []
     for ds in datasets:
         n = steps[ds] or (3 if args.quick else BUDGETS[ds]["steps"])
-        overrides = BUDGETS[ds]["overrides"] + (["data.val.num=16"] if args.quick else [])
+        overrides = BUDGETS[ds]["overrides"] + args.set + (["data.val.num=16"] if args.quick else [])
         for loss, enc in rows:
             for seed in range(args.bb_seeds or seeds if ds == "bouncing_balls" and not args.quick else seeds):
                 want = ds == "bouncing_balls" and enc == "slot_attention" and loss != "reconstruction" and seed == 0
@@ -416,7 +418,7 @@ def main() -> int:
     for ds in datasets:
         taken = [r["steps"] for r in results if r["job"].dataset == ds]
         budget_lines.append(f"- {DATASETS[ds]}: up to {max(taken)} steps per run (min {min(taken)}), "
-                            f"overrides of `configs/setcon/{ds}.yaml`: `{' '.join(BUDGETS[ds]['overrides'])}`")
+                            f"overrides of `configs/setcon/{ds}.yaml`: `{' '.join(BUDGETS[ds]['overrides'] + args.set)}`")
     title = "SetCon — Table 1" if args.section == "setcon" else f"SetCon — Table 1 rows (section `{args.section}`)"
     md = f"""## {title} (`benchmarks/setcon_table1.py`)
 

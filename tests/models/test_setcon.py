@@ -64,6 +64,9 @@ def test_param_groups_split_off_the_evaluation_decoder():
     assert groups["model"].optimizer == groups["eval_decoder"].optimizer  # same learning rate (appendix A.1)
     assert {id(p) for p in groups["eval_decoder"].params} == {id(p) for p in model.decoder.parameters()}
     assert sum(len(g.params) for g in groups.values()) == len(list(model.parameters()))
+    assert groups["eval_decoder"].lr_scale == 1.0
+    fast = {g.name: g for g in tiny(decoder_lr_scale=5.0).param_groups()}
+    assert (fast["eval_decoder"].lr_scale, fast["model"].lr_scale) == (5.0, 1.0)
 
 
 def brute_force_eq2(z_p: torch.Tensor, z_s: torch.Tensor, tau: float) -> torch.Tensor:

@@ -133,6 +133,10 @@ class SetCon(VideoModel):
         # Frames per sequence the decoder trains on at each step (a fresh random subset each step for s_t and
         # for each p_{t+k}); null = all frames, as the paper. A CPU budget knob: the decoder dominates a step.
         decoder_frames: Optional[int] = None
+        # The evaluation decoder's learning rate relative to the model's (its own parameter group). The paper
+        # uses one learning rate (1.0); the decoder only reads the representation, so it may train faster
+        # than a contrastive model can (the CPU budget runs: model 2e-4, decoder 1e-3).
+        decoder_lr_scale: float = field(default=1.0, metadata={"min": 0.0})
         eval_horizon: int = field(default=5, metadata={"min": 1})     # rollout steps scored (paper: up to 5)
 
     def __init__(self, cfg: "SetCon.Config | None" = None) -> None:
@@ -271,7 +275,8 @@ class SetCon(VideoModel):
         decoder = {id(p) for p in self.decoder.parameters()}
         main = [p for p in self.parameters() if p.requires_grad and id(p) not in decoder]
         return [ParamGroup(main, name="model"),
-                ParamGroup([p for p in self.decoder.parameters() if p.requires_grad], name="eval_decoder")]
+                ParamGroup([p for p in self.decoder.parameters() if p.requires_grad], name="eval_decoder",
+                           lr_scale=self.cfg.decoder_lr_scale)]
 
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
