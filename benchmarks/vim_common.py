@@ -71,7 +71,7 @@ RUNS = {"vim4": ("random_walk", []), "vim5": ("random_walk", ["model.num_modules
                                      "model.hard_train=true"]),
         "vim4bal_s1": ("random_walk", ["model.selection_bound=5", "model.candidate_keys=state", "model.usage_weight=20",
                                        "seed=1"]),
-        # the monolithic counterpart of vim4bal (Experiment 2's baseline): one module of width 144, as vim1
+        # the monolithic counterpart of vim4bal (the composition experiment's baseline, 5.2): one module of width 144, as vim1
         "vim1bal": ("random_walk", ["model.num_modules=1", "model.module_hidden=[144,144,144]",
                                     "model.selection_bound=5", "model.candidate_keys=state", "model.usage_weight=20"]),
         "scoff": ("scoff", []), "rim": ("rim", []),
@@ -162,6 +162,11 @@ def match_slots_to_balls(centroids0: torch.Tensor, positions0: torch.Tensor) -> 
     return out
 
 
+def match_slots(model: Any, slots0: torch.Tensor, positions0: torch.Tensor) -> np.ndarray:
+    """Slot of each ball ``[B, N]``, matched on the decoded frame-0 slots ``[B, K, D]`` (see above)."""
+    return match_slots_to_balls(object_centroids(model.decode(slots0)), positions0)
+
+
 def gather_slots(x: torch.Tensor, slot_of_ball: np.ndarray) -> torch.Tensor:
     """``x [B, T, K, ...]`` -> ``[B, T, N, ...]``: the matched slot of each ball."""
     index = torch.as_tensor(slot_of_ball)[:, None, :].expand(-1, x.shape[1], -1)
@@ -176,7 +181,7 @@ def module_histogram(model: Any, batches, num_modules: int, sample: bool = True,
     with torch.no_grad():
         for batch in batches:
             out = model.infer(batch.video, iterations=1, sample=sample)
-            slot_of_ball = match_slots_to_balls(object_centroids(model.decode(out["slots"][:, 0])), batch.positions[:, 0])
+            slot_of_ball = match_slots(model, out["slots"][:, 0], batch.positions[:, 0])
             chosen = out["selection"][:, :, 0].argmax(-1)                 # [B, T-1, K]
             chosen = gather_slots(chosen, slot_of_ball)                   # [B, T-1, N]
             moves = batch.moves                                           # [B, T-1, N]
@@ -192,7 +197,7 @@ def direction_scores(hist: np.ndarray) -> tuple[list[int], list[float]]:
     return [int(m) for m in share.argmax(1)], [float(s) for s in share.max(1)]
 
 
-__all__ = ["DIRECTIONS", "MOVE_NAMES", "IMG", "ROOT", "STEPS", "DATA_PARAMS", "CPU_OVERRIDES", "RUNS", "BRANCHES", "VIM_RUNS", "train_run", "weights_step", "load", "test_batches", "match_slots_to_balls",
+__all__ = ["DIRECTIONS", "MOVE_NAMES", "IMG", "ROOT", "STEPS", "DATA_PARAMS", "CPU_OVERRIDES", "RUNS", "BRANCHES", "VIM_RUNS", "train_run", "weights_step", "load", "test_batches", "match_slots_to_balls", "match_slots",
            "gather_slots", "module_histogram", "direction_scores"]
 
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._results import command, machine, write_section  # noqa: E402
 from benchmarks.vim_common import (DATA_PARAMS, STEPS, VIM_RUNS, gather_slots, load,  # noqa: E402
-                                   match_slots_to_balls, test_batches, train_run, weights_step)
+                                   match_slots, test_batches, train_run, weights_step)
 from slotvideo.models.vim import object_centroids  # noqa: E402
 
 COMPOSITIONAL = {**DATA_PARAMS, "num_frames": 5, "num_atomic": 3, "min_atomic": 2}
@@ -35,7 +35,7 @@ def error_per_iteration(model, num: int, iterations: int) -> np.ndarray:
     errors = []
     for batch in test_batches("random-walk-compositional", COMPOSITIONAL, num, 32):
         out = model.infer(batch.video, iterations=iterations, sample=False)   # posterior mode
-        slot_of_ball = match_slots_to_balls(object_centroids(model.decode(out["slots"][:, 0])), batch.positions[:, 0])
+        slot_of_ball = match_slots(model, out["slots"][:, 0], batch.positions[:, 0])
         # states before the first iteration of step t are the final states of frame t-1
         states = torch.cat([out["slots"][:, :-1, None], out["iteration_slots"]], 2)   # [B, T-1, I+1, K, D]
         centroids = object_centroids(model.decode(states))                           # [B, T-1, I+1, K, 2]

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._results import command, machine, write_section  # noqa: E402
 from benchmarks.vim_common import (DATA_PARAMS, IMG, MOVE_NAMES, STEPS, VIM_RUNS, direction_scores, load,  # noqa: E402
-                                   gather_slots, match_slots_to_balls, module_histogram, test_batches, train_run,
+                                   gather_slots, match_slots, match_slots_to_balls, module_histogram, test_batches, train_run,
                                    weights_step)
 from slotvideo.models.vim import object_centroids  # noqa: E402
 from slotvideo.nn.distributions import DiagonalGaussian  # noqa: E402
@@ -69,7 +69,7 @@ def module_displacements(model, batches) -> np.ndarray:
 def module_grid(model, batch, steps: int = 5, scale: int = 4) -> np.ndarray:
     """Rows: modules; columns: 0..steps applications to the slot of ball 0 of the first test video."""
     out = model.infer(batch.video[:1], iterations=1)
-    slot = int(match_slots_to_balls(object_centroids(model.decode(out["slots"][:, 0])), batch.positions[:1, 0])[0, 0])
+    slot = int(match_slots(model, out["slots"][:, 0], batch.positions[:1, 0])[0, 0])
     rows = [apply_module_to_one_slot(model, batch.video[0, 0], slot, m, steps) for m in range(model.cfg.num_modules)]
     grid = torch.stack(rows)                                              # [M, S+1, 3, H, W]
     grid = F.pad(grid, (1, 1, 1, 1), value=1.0)

@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._results import command, machine, write_section  # noqa: E402
-from benchmarks.vim_common import (DATA_PARAMS, VIM_RUNS, gather_slots, load, match_slots_to_balls,  # noqa: E402
+from benchmarks.vim_common import (DATA_PARAMS, VIM_RUNS, gather_slots, load, match_slots,  # noqa: E402
                                    test_batches, train_run, weights_step)
 from slotvideo.data.generated import composite, coverage  # noqa: E402
 from slotvideo.data.synthetic.colors import shared_colors  # noqa: E402
@@ -50,11 +50,11 @@ def transfer_errors(model, num: int) -> tuple[np.ndarray, np.ndarray]:
     transferred, static = [], []
     for batch in test_batches("random-walk-ood", OOD, num, 32):
         out = model.infer(batch.video, iterations=1, sample=False)   # the posterior's most probable selections
-        ood_slot = match_slots_to_balls(object_centroids(model.decode(out["slots"][:, 0])), batch.positions[:, 0])
+        ood_slot = match_slots(model, out["slots"][:, 0], batch.positions[:, 0])
         chosen = gather_slots(out["selection"][:, :, 0].argmax(-1), ood_slot)        # [B, T-1, N] per object
         context = known_balls(batch.positions[:, 0])
         h0, _ = model.discover(context)
-        ball_slot = match_slots_to_balls(object_centroids(model.decode(h0)), batch.positions[:, 0])  # [B, N]
+        ball_slot = match_slots(model, h0, batch.positions[:, 0])  # [B, N]
         modules = torch.zeros(*chosen.shape[:2], model.cfg.num_slots, dtype=torch.long)  # unmatched slots: module 0
         modules.scatter_(2, torch.as_tensor(ball_slot)[:, None].expand(-1, chosen.shape[1], -1), chosen)
         replay = model.replay(context, modules[:, :, None])
