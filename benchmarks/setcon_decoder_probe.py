@@ -22,18 +22,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.setcon_table1 import open_data  # noqa: E402
+from benchmarks.setcon_table1 import nanmean, open_data, val_batches  # noqa: E402
 
 
 def held_out(model, val_set) -> dict[str, float]:
-    from slotvideo.data.batch import collate
-
     scores: dict[str, list[torch.Tensor]] = {}
-    for lo in range(0, len(val_set), 64):
-        batch = collate([val_set[i] for i in range(lo, min(lo + 64, len(val_set)))])
+    for batch in val_batches(val_set):
         for key, value in model.evaluate_batch(batch).items():
             scores.setdefault(key, []).append(value)
-    return {k: float(torch.cat(scores[k]).nanmean()) for k in ("mse_slots", "fg_ari_slots", "mse_pred", "fg_ari_pred")
+    return {k: nanmean(torch.cat(scores[k])) for k in ("mse_slots", "fg_ari_slots", "mse_pred", "fg_ari_pred")
             if k in scores}
 
 

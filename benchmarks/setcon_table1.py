@@ -111,8 +111,7 @@ def run_job(job: Job) -> dict[str, Any]:
     model.eval()
     scores: dict[str, list[torch.Tensor]] = {}
     separation, confidence = [], []
-    for lo in range(0, len(val_set), 64):
-        batch = collate([val_set[i] for i in range(lo, min(lo + 64, len(val_set)))])
+    for batch in val_batches(val_set):
         for k, v in model.evaluate_batch(batch).items():
             scores.setdefault(k, []).append(v)
         masks = model.segment(batch.video)
@@ -141,20 +140,26 @@ def slot_probe(model: Any, val_set: Any, grid: int = 8) -> float:
     whether the slots carry the frame's content at all, independently of the evaluation decoder (which
     may fail to read slots whose information lies in small directions). 0 = the mean frame.
     """
-    from slotvideo.data.batch import collate
     from slotvideo.metrics.probe import linear_probe_r2
 
     was_training = model.training
     model.eval()
     features, targets = [], []
-    for lo in range(0, len(val_set), 64):
-        video = collate([val_set[i] for i in range(lo, min(lo + 64, len(val_set)))]).video
+    for video in (batch.video for batch in val_batches(val_set)):
         features.append(model.encode(video)[0].flatten(2))                                     # [B, T, K * D]
         targets.append(torch.nn.functional.adaptive_avg_pool2d(video.flatten(0, 1), grid).unflatten(0, video.shape[:2]).flatten(2))
     model.train(was_training)
     x, y = torch.cat(features), torch.cat(targets)
     half = len(x) // 2
     return linear_probe_r2(x[:half].flatten(0, 1), y[:half].flatten(0, 1), x[half:].flatten(0, 1), y[half:].flatten(0, 1))
+
+
+def val_batches(val_set: Any, size: int = 64):
+    """The evaluation split in order, as collated batches of ``size`` sequences."""
+    from slotvideo.data.batch import collate
+
+    for lo in range(0, len(val_set), size):
+        yield collate([val_set[i] for i in range(lo, min(lo + size, len(val_set)))])
 
 
 def open_data(cfg: Any, which: str) -> Any:

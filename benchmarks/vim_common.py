@@ -173,11 +173,11 @@ def gather_slots(x: torch.Tensor, slot_of_ball: np.ndarray) -> torch.Tensor:
     return x.gather(2, index.reshape(*index.shape, *([1] * (x.dim() - 3))).expand(-1, -1, -1, *x.shape[3:]))
 
 
-def module_histogram(model: Any, batches, num_modules: int, sample: bool = True, seed: int = 0) -> np.ndarray:
+def module_histogram(model: Any, batches, num_modules: int, sample: bool = True) -> np.ndarray:
     """``hist[direction, module]``: how often the slot of a ball moving in ``direction`` selected ``module``
-    (``sample``: Gumbel-sampled selections and sampled z, seeded; otherwise the posterior's mode)."""
+    (``sample``: Gumbel-sampled selections and sampled z, seed 0; otherwise the posterior's mode)."""
     hist = np.zeros((len(MOVE_NAMES), num_modules), dtype=np.int64)
-    torch.manual_seed(seed)
+    torch.manual_seed(0)
     with torch.no_grad():
         for batch in batches:
             out = model.infer(batch.video, iterations=1, sample=sample)

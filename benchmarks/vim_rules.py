@@ -58,8 +58,8 @@ def module_displacements(model, batches) -> np.ndarray:
     for batch in batches:
         b, k = batch.video.shape[0], model.cfg.num_slots
         for m in range(model.cfg.num_modules):
-            slots = model.replay(batch.video[:, 0], torch.full((b, 1, 1, k), m)).slots   # [B, 2, K, D]
-            centroids = object_centroids(model.decode(slots))                            # [B, 2, K, 2]
+            replay = model.replay(batch.video[:, 0], torch.full((b, 1, 1, k), m))
+            centroids = object_centroids(replay.extra["decoded"])                        # [B, 2, K, 2]
             centroids = gather_slots(centroids, match_slots_to_balls(centroids[:, 0], batch.positions[:, 0]))
             total[m] += (centroids[:, 1] - centroids[:, 0]).sum((0, 1)).numpy()
         count += b * batch.positions.shape[2]

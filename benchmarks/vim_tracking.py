@@ -97,9 +97,10 @@ def main() -> int:
         model = load(run)
         if model.cfg.teacher_forcing:
             forced.add(name)
+        step = weights_step(run)
         for label, sample in [(name, True)] + [(f"{name} (mode)", False)] * (name in args.mode):
             rows[label] = {k: v.tolist() for k, v in per_frame(model, args.num, sample).items()}
-            steps[label] = weights_step(run)
+            steps[label] = step
             print(label, {k: [round(x, 4) for x in v] for k, v in rows[label].items()}, flush=True)
     text = render(rows, steps, args.num, frozenset(forced))
     print(text)

@@ -58,7 +58,7 @@ def transfer_errors(model, num: int) -> tuple[np.ndarray, np.ndarray]:
         modules = torch.zeros(*chosen.shape[:2], model.cfg.num_slots, dtype=torch.long)  # unmatched slots: module 0
         modules.scatter_(2, torch.as_tensor(ball_slot)[:, None].expand(-1, chosen.shape[1], -1), chosen)
         replay = model.replay(context, modules[:, :, None])
-        centroids = gather_slots(object_centroids(model.decode(replay.slots)), ball_slot)  # [B, T, N, 2]
+        centroids = gather_slots(object_centroids(replay.extra["decoded"]), ball_slot)   # [B, T, N, 2]
         transferred.append((centroids - batch.positions).norm(dim=-1).mean(2))
         static.append((batch.positions[:, :1] - batch.positions).norm(dim=-1).mean(2))
     return torch.cat(transferred).mean(0).numpy(), torch.cat(static).mean(0).numpy()

@@ -433,7 +433,8 @@ class VIM(VideoModel):
         """Render the slots discovered in ``context [B, 3, H, W]`` moved by given module indices
         ``modules [B, T, I, K]`` (5.3 dynamics transfer; Figure 2 right with one module repeated).
 
-        The Gaussian update is the prior mean unless ``noise``; returns ``T + 1`` frames (context first).
+        The Gaussian update is the prior mean unless ``noise``; returns ``T + 1`` frames (context first),
+        with the full decoder output (per-slot colours too) in ``extra["decoded"]``.
         """
         h, _ = self.discover(context)
         check_shape(modules, f"B T I {self.cfg.num_slots}", "modules")
@@ -448,7 +449,8 @@ class VIM(VideoModel):
             frames.append(h)
         slots = torch.stack(frames, 1)
         decoded = self.decode(slots)
-        return Output(loss=slots.new_zeros(()), slots=slots, masks=decoded.masks, recon=decoded.recon.clamp(0, 1))
+        return Output(loss=slots.new_zeros(()), slots=slots, masks=decoded.masks, recon=decoded.recon.clamp(0, 1),
+                      extra={"decoded": decoded})
 
     @torch.no_grad()
     def evaluate_batch(self, batch: Batch) -> dict[str, Tensor]:
