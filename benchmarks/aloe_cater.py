@@ -1,15 +1,21 @@
 """Aloe on generated CATER-style data: snitch localization, static and moving camera (experiment 4, Table 2).
 
     python benchmarks/aloe_cater.py --work .cache/aloe_bench --videos 600 --monet-steps 1000 --aloe-steps 1000 \\
-        --variants aloe no_aux l1
+        --variants aloe no_aux l1 cnn_lstm
+    python benchmarks/aloe_cater.py --work .cache/aloe_bench --videos 600 --frontend slots --slots-steps 6000 \\
+        --aloe-steps 1000 --variants aloe no_aux
 
 Pipeline: generate ``cater-mini`` (32x32, 16 frames, static and moving camera) into ``--work``/cache on first
-use; train MONet on the frames of both variants (``configs/monet/cater_mini.yaml``) as ``<work>/runs/monet-cater``
-and freeze it; train each Aloe variant (``configs/aloe/cater_mini.yaml``) on both cameras together, every batch
-half static, half moving (``data.balance``, appendix A.3), as the paper trains; score top-1, top-5 and the grid L1
-distance on each camera's val split. The variants are the rows of Table 2: Aloe with its self-supervised
-masked-object loss, without it ("no auxiliary"), and with the L1 grid-distance loss added. A stopped run resumes;
-rows are kept in ``<work>/cater.json`` and the ``aloe-cater`` section of docs/results.md is drawn from them.
+use; train the object front-end on the frames of both variants and freeze it: MONet (``--frontend monet``, the
+paper's; ``configs/monet/cater_mini.yaml`` as ``<work>/runs/monet-cater``) or the slot-attention video model
+(``--frontend slots``; ``configs/slot_attention_video/cater_mini.yaml`` as ``<work>/runs/sa-cater``); train each
+Aloe variant (``configs/aloe/cater_mini.yaml``) on its tokens, on both cameras together, every batch half static,
+half moving (``data.balance``, appendix A.3), as the paper trains; score top-1, top-5 and the grid L1 distance on
+each camera's val split. The variants are the rows of Table 2: Aloe with its self-supervised masked-object loss,
+without it ("no auxiliary"), and with the L1 grid-distance loss added; ``cnn_lstm`` is the non-object reference.
+Rows on the slot front-end are named ``variant@slots``. A stopped run resumes; rows are kept in
+``<work>/cater.json`` and the ``aloe-cater`` section of docs/results.md is drawn from them, with each trained
+front-end's object coverage (FG-ARI, snitch IoU) on the val videos.
 """
 from __future__ import annotations
 
@@ -28,20 +34,31 @@ from benchmarks._results import command, provenance, write_section  # noqa: E402
 from benchmarks.aloe_clevrer import save_row  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 
-ALOE = "configs/aloe/cater_mini.yaml"
+ALOE, CNN_LSTM = "configs/aloe/cater_mini.yaml", "configs/cnn_lstm/cater_mini.yaml"
+#: front-end name -> (config, run name): MONet (the paper's) or the slot-attention video model (its slots are
+#: tracked across frames; the issue's "Aloe on the slots of any other slotvideo model")
+FRONTENDS = {"monet": ("configs/monet/cater_mini.yaml", "monet-cater"),
+             "slots": ("configs/slot_attention_video/cater_mini.yaml", "sa-cater")}
 CAMERAS = ("static", "moving")
-#: name -> switches on ALOE (Table 2's rows)
+#: name -> (config, switches): Table 2's rows; the Aloe rows run on a frozen front-end (``--frontend``)
 VARIANTS = {
-    "aloe": [],
+    "aloe": (ALOE, []),
     # without the auxiliary loss the whole batch is supervised: halve it so that every variant sees the same
     # 4 labelled videos per step
-    "no_aux": ["model.aux_weight=0.0", "data.batch_size=4"],
-    "l1": ["model.l1_weight=1.0"],
+    "no_aux": (ALOE, ["model.aux_weight=0.0", "data.batch_size=4"]),
+    "l1": (ALOE, ["model.l1_weight=1.0"]),
+    # the non-object reference (no front-end, no auxiliary loss), with the same 4 labelled videos per step
+    "cnn_lstm": (CNN_LSTM, ["data.batch_size=4"]),
 }
 CLAIMS = [  # (paper claim, better, worse)
     ("the self-supervised loss helps (Ours vs Ours (no auxiliary))", "aloe", "no_aux"),
     ("the L1 loss helps (Ours (with L1 loss) vs Ours)", "l1", "aloe"),
 ]
+
+
+def row_key(name: str, frontend: str) -> str:
+    """Rows on MONet keep the variant's name; rows on another front-end are ``name@frontend``."""
+    return name if frontend == "monet" or VARIANTS[name][0] != ALOE else f"{name}@{frontend}"
 
 
 def data(videos: int) -> list[str]:
@@ -55,8 +72,8 @@ def score(run_dir: Path, num: int | None) -> dict[str, dict[str, float]]:
     return {cam: split_means(cfg, model, "val", num, camera=cam) for cam in CAMERAS}
 
 
-def monet_objects(monet: Path, num: int | None) -> dict[str, dict[str, float]]:
-    """Per camera, how the frozen MONet's attention masks cover the objects of the val videos (cater-mini's
+def frontend_objects(run_dir: Path, num: int | None) -> dict[str, dict[str, float]]:
+    """Per camera, how a frozen front-end's masks (MONet's attention masks, or a slot model's) cover the objects of the val videos (cater-mini's
     instance masks): FG-ARI and mean best overlap per frame, the snitch's best IoU with any slot over the frames
     where it is visible, and the share of those frames where one slot covers it with IoU >= 0.5."""
     from slotvideo.data.batch import collate
@@ -64,7 +81,7 @@ def monet_objects(monet: Path, num: int | None) -> dict[str, dict[str, float]]:
     from slotvideo.metrics.ari import fg_ari
     from slotvideo.metrics.matching import mean_best_overlap
 
-    cfg, model = load_run(monet)
+    cfg, model = load_run(run_dir)
     model.eval()
     out = {}
     for cam in CAMERAS:
@@ -102,55 +119,69 @@ def last_visible(work: Path, videos: int) -> dict[str, float]:
     return out
 
 
-def claims(rows: dict[str, dict]) -> list[str]:
-    """Met when the better row has the higher top-1 on both cameras (the L1 distance shown beside)."""
-    out = []
-    for text, better, worse in CLAIMS:
-        if better not in rows or worse not in rows:
-            continue
-        a, b = rows[better]["val"], rows[worse]["val"]
-        met = all(a[c]["top1"] > b[c]["top1"] for c in CAMERAS)
-        out.append(f"* {text}: {'met' if met else 'missed'} (" + "; ".join(
-            f"{c} top-1 {a[c]['top1']:.3f} vs {b[c]['top1']:.3f}, L1 {a[c]['l1']:.2f} vs {b[c]['l1']:.2f}"
-            for c in CAMERAS) + ").")
-    if "aloe" in rows:
-        v = rows["aloe"]["val"]
-        out.append(f"* the moving camera is harder (Aloe top-1): {'met' if v['static']['top1'] > v['moving']['top1'] else 'missed'} "
-                   f"(static {v['static']['top1']:.3f}, moving {v['moving']['top1']:.3f}).")
-    return out
-
-
-def render(rows: dict[str, dict], monet: Path, videos: int, oracle: dict[str, float],
-           objects: dict[str, dict[str, float]] | None = None) -> str:
-    steps, seconds, _ = finished_steps(monet)
-    loss = [json.loads(x)["loss"] for x in (monet / "metrics.jsonl").read_text().splitlines() if '"loss"' in x]
-    lines = ["## Aloe on cater-mini (`benchmarks/aloe_cater.py`)", "",
-             *provenance(rows.values()),
-             f"MONet (`configs/monet/cater_mini.yaml`): {steps} steps ({seconds / 60:.0f} min; loss {loss[0]:.0f} -> "
-             f"{loss[-1]:.0f}) on the frames of {videos} generated videos per camera, then frozen. Each Aloe row "
-             "(`configs/aloe/cater_mini.yaml`: width 64, 4 layers, 16 frames of 32x32) trains on the static and the "
-             "moving camera together, every batch half each; val split of each camera; chance top-1 1/36 = 0.028, "
-             "top-5 0.139. The paper (Table 2) trains 80 frames at 64x64 to convergence: Ours 70.6 / 56.6 top-1 "
-             "(static / moving), no auxiliary 60.5 / 46.8, with L1 loss 74.0 / 59.7. The snitch's last visible "
-             "cell (generator ground truth, an oracle) is the answer in "
-             + " / ".join(f"{oracle[c]:.1%}" for c in CAMERAS if c in oracle) + " of these 16-frame videos "
-             "(static / moving): a model that sees and follows the snitch can nearly solve them. cater-mini's two "
-             "variants render the same scenes (only the camera differs), so a row with equal static and moving "
-             "columns predicted the same cells from both views.", "",
-             *([] if not objects else [
-                 "What the frozen MONet gives Aloe, on the val videos' instance masks (`data.params.masks=true`; "
-                 "static / moving): FG-ARI " + " / ".join(f"{objects[c]['fg_ari']:.3f}" for c in CAMERAS)
+def describe_frontend(name: str, run_dir: Path, objects: dict[str, dict[str, float]] | None) -> list[str]:
+    """A paragraph: how the front-end was trained, and how its masks cover the val videos' objects."""
+    steps, seconds, _ = finished_steps(run_dir)
+    loss = [json.loads(x)["loss"] for x in (run_dir / "metrics.jsonl").read_text().splitlines() if '"loss"' in x]
+    what = {"monet": "MONet", "slots": "The slot-attention video model"}[name]
+    text = (f"{what} (`{FRONTENDS[name][0]}`, front-end `{name}`): {steps} steps ({seconds / 60:.0f} min; loss "
+            f"{loss[0]:.4g} -> {loss[-1]:.4g}) on the frames of the generated videos of both cameras, then frozen.")
+    if objects:
+        text += (" Its masks on the val videos' instance masks (`data.params.masks=true`; static / moving): FG-ARI "
+                 + " / ".join(f"{objects[c]['fg_ari']:.3f}" for c in CAMERAS)
                  + ", mean best overlap " + " / ".join(f"{objects[c]['mbo']:.3f}" for c in CAMERAS)
                  + "; the snitch's best IoU with any slot " + " / ".join(f"{objects[c]['snitch_iou']:.3f}" for c in CAMERAS)
                  + ", and a slot covers it with IoU >= 0.5 in " + " / ".join(f"{objects[c]['snitch_found']:.1%}" for c in CAMERAS)
                  + " of the " + " / ".join(str(objects[c]['snitch_frames']) for c in CAMERAS)
-                 + " frames where it is visible.", ""]),
-             "| row | switches | steps | train min | static top1 | static top5 | static L1 | moving top1 | "
-             "moving top5 | moving L1 |", "|---" * 10 + "|"]
+                 + " frames where it is visible.")
+    return [text, ""]
+
+
+def claims(rows: dict[str, dict]) -> list[str]:
+    """Per front-end: met when the better row has the higher top-1 on both cameras (the L1 distance beside)."""
+    out = []
+    for frontend in FRONTENDS:
+        key = {n: row_key(n, frontend) for n in VARIANTS}
+        for text, better, worse in CLAIMS:
+            if key[better] not in rows or key[worse] not in rows:
+                continue
+            a, b = rows[key[better]]["val"], rows[key[worse]]["val"]
+            met = all(a[c]["top1"] > b[c]["top1"] for c in CAMERAS)
+            out.append(f"* {text}, on `{frontend}`: {'met' if met else 'missed'} (" + "; ".join(
+                f"{c} top-1 {a[c]['top1']:.3f} vs {b[c]['top1']:.3f}, L1 {a[c]['l1']:.2f} vs {b[c]['l1']:.2f}"
+                for c in CAMERAS) + ").")
+        if key["aloe"] in rows:
+            v = rows[key["aloe"]]["val"]
+            out.append(f"* the moving camera is harder (Aloe top-1), on `{frontend}`: "
+                       f"{'met' if v['static']['top1'] > v['moving']['top1'] else 'missed'} "
+                       f"(static {v['static']['top1']:.3f}, moving {v['moving']['top1']:.3f}).")
+    return out
+
+
+def render(rows: dict[str, dict], frontends: dict[str, Path], oracle: dict[str, float],
+           objects: dict[str, dict[str, dict[str, float]]]) -> str:
+    lines = ["## Aloe on cater-mini (`benchmarks/aloe_cater.py`)", "",
+             *provenance(rows.values()),
+             "Each Aloe row (`configs/aloe/cater_mini.yaml`: width 64, 4 layers, 16 frames of 32x32) reads the "
+             "object tokens of a frozen front-end and trains on the static and the moving camera together, every "
+             "batch half each; val split of each camera; chance top-1 1/36 = 0.028, top-5 0.139. The paper "
+             "(Table 2) trains 80 frames at 64x64 to convergence: Ours 70.6 / 56.6 top-1 (static / moving), no "
+             "auxiliary 60.5 / 46.8, with L1 loss 74.0 / 59.7. The snitch's last visible cell (generator ground "
+             "truth, an oracle) is the answer in "
+             + " / ".join(f"{oracle[c]:.1%}" for c in CAMERAS if c in oracle) + " of these 16-frame videos "
+             "(static / moving): a model that sees and follows the snitch can nearly solve them. cater-mini's two "
+             "variants render the same scenes (only the camera differs), so a row with equal static and moving "
+             "columns predicted the same cells from both views. `cnn_lstm` (`configs/cnn_lstm/cater_mini.yaml`) "
+             "is the non-object reference: a per-frame CNN average-pooled over space, an LSTM over frames.", ""]
+    for name, run_dir in frontends.items():
+        lines += describe_frontend(name, run_dir, objects.get(name))
+    lines += ["| row | switches | steps | train min | static top1 | static top5 | static L1 | moving top1 | "
+              "moving top5 | moving L1 |", "|---" * 10 + "|"]
     for n, r in rows.items():
         v = r["val"]
-        lines.append(f"| {n} | {' '.join(VARIANTS[n]) or '-'} | {r['steps']} | {r['train_s'] / 60:.0f} | "
-                     + " | ".join(f"{v[c][k]:.3f}" for c in CAMERAS for k in ("top1", "top5", "l1")) + " |")
+        lines.append(f"| {n} | {' '.join(r.get('switches', VARIANTS[n.split('@')[0]][1])) or '-'} | {r['steps']} | "
+                     f"{r['train_s'] / 60:.0f} | " + " | ".join(f"{v[c][k]:.3f}" for c in CAMERAS for k in ("top1", "top5", "l1"))
+                     + " |")
     lines += ["", "Claims (one seed):", "", *(claims(rows) or ["* (no pair of rows to compare yet)"])]
     return "\n".join(lines) + "\n"
 
@@ -159,8 +190,10 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", default=".cache/aloe_bench")
     p.add_argument("--videos", type=int, default=600, help="generated cater-mini videos per camera (all splits)")
+    p.add_argument("--frontend", default="monet", choices=list(FRONTENDS), help="the Aloe rows' object front-end")
     p.add_argument("--monet-steps", type=int, default=1000)
     p.add_argument("--monet-frames", type=int, default=2, help="frames per video in each MONet batch")
+    p.add_argument("--slots-steps", type=int, default=6000, help="training steps of the slot-attention front-end")
     p.add_argument("--aloe-steps", type=int, default=1000)
     p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--val-samples", type=int, default=None, help="val videos scored per camera (default: all)")
@@ -168,27 +201,33 @@ def main() -> int:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     work = Path(args.work).resolve()
-    monet = train_run("configs/monet/cater_mini.yaml", "monet-cater", work, args.monet_steps,
-                      data(args.videos) + [f"train.ckpt_every={min(250, args.monet_steps)}",
-                                           f"model.frames_per_video={args.monet_frames}"])
-    frozen = [f"model.frontend_checkpoint={monet}", "model.monet={}", "model.monet_pretrain_steps=0"]
+    config, run_name = FRONTENDS[args.frontend]
+    steps = {"monet": args.monet_steps, "slots": args.slots_steps}[args.frontend]
+    extra = [f"model.frames_per_video={args.monet_frames}"] if args.frontend == "monet" else []
+    front = train_run(config, run_name, work, steps,
+                      data(args.videos) + [f"train.ckpt_every={min(250, steps)}", *extra])
+    frozen = [f"model.frontend={args.frontend}", f"model.frontend_checkpoint={front}", "model.monet={}",
+              "model.monet_pretrain_steps=0"]
     results = work / "cater.json"
     for name in args.variants:
-        run = train_run(ALOE, f"cater-{name}", work, args.aloe_steps,
+        config, switches = VARIANTS[name]
+        key = row_key(name, args.frontend)
+        run = train_run(config, "cater-" + key.replace("@", "-"), work, args.aloe_steps,
                         [*data(args.videos), "data.params.camera=both", "data.balance=true",
-                         f"train.ckpt_every={min(200, args.aloe_steps)}", *frozen, *VARIANTS[name]])
+                         f"train.ckpt_every={min(200, args.aloe_steps)}", *(frozen if config == ALOE else []), *switches])
         t = time.time()
         steps, train_s, _ = finished_steps(run)
         row = {"val": score(run, args.val_samples), "steps": steps, "train_s": round(train_s, 1),
                "score_s": round(time.time() - t, 1), "command": command()}
-        save_row(results, name, row)
-        print(name, json.dumps(row), flush=True)
+        save_row(results, key, row)
+        print(key, json.dumps(row), flush=True)
     kept = json.loads(results.read_text()) if results.exists() else {}
-    rows = {n: kept[n] for n in VARIANTS if n in kept}
+    rows = {k: kept[k] for k in sorted(kept, key=lambda k: (k.partition("@")[2] != "", k)) if k.split("@")[0] in VARIANTS}
+    frontends = {n: work / "runs" / r for n, (_, r) in FRONTENDS.items() if (work / "runs" / r / "metrics.jsonl").exists()}
     if rows:
-        objects = monet_objects(monet, args.val_samples)
-        print("monet", json.dumps(objects), flush=True)
-        write_section("aloe-cater", render(rows, monet, args.videos, last_visible(work, args.videos), objects))
+        objects = {n: frontend_objects(d, args.val_samples) for n, d in frontends.items()}
+        print("front-ends", json.dumps(objects), flush=True)
+        write_section("aloe-cater", render(rows, frontends, last_visible(work, args.videos), objects))
     return 0
 
 

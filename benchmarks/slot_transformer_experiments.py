@@ -59,6 +59,8 @@ RUNS = {
     # experiment 2: CATER-style snitch localization, static and moving camera
     "cater": ("cater", []),
     "cater-moving": ("cater", ["data.params.generate.camera=moving", "data.params.camera=moving"]),
+    # the same at the data's 32x32: at 16x16 the snitch covers about 1.6 pixels, at 32x32 about 6
+    "cater-32": ("cater", ["model.resolution=32", "data.params.size=[32,32]"]),
     # experiment 8: the classification head on cater-mini's compositional actions (the Kinetics-600 stand-in)
     "actions": ("actions", []),
 }

@@ -98,6 +98,27 @@ def test_frozen_checkpoint_front_end_gets_no_gradient_and_stays_in_eval(tmp_path
     torch.testing.assert_close(out.slots, monet.object_latents(batch()["video"]))
 
 
+def test_slot_model_front_end_gives_its_tracked_slots_as_tokens(tmp_path, monkeypatch):
+    """``frontend: slots`` on a slot-attention video run: its slots of every frame are the object tokens,
+    the model stays frozen and in eval mode (whole clips, not training windows)."""
+    from slotvideo.models.slot_attention_video import SlotAttentionVideo
+
+    torch.manual_seed(0)
+    sa = SlotAttentionVideo(SlotAttentionVideo.Config(
+        resolution=16, num_slots=3, slot_dim=12, hidden=16, feature_dim=8, encoder_channels=[8], decoder_channels=[8],
+        broadcast_resolution=8, transition_hidden=16, train_frames=2, slot_init="learned")).eval()
+    import slotvideo.train.checkpoint as ckpt
+    monkeypatch.setattr(ckpt, "load_model", lambda path: sa)
+    m = model(frontend="slots", frontend_checkpoint=str(tmp_path), task="cater")
+    assert m.object_dim == 12 and m.num_slots_hint() == 3
+    m.train()
+    out = m(batch("cater"))
+    assert out.slots.shape == (B, T, 3, 12)
+    torch.testing.assert_close(out.slots, sa(Batch({"video": batch("cater")["video"]})).slots)
+    out.loss.backward()
+    assert all(p.grad is None for p in sa.parameters())
+
+
 def test_monet_trained_alongside_has_its_own_group_and_pretrain_steps():
     m = model(monet_pretrain_steps=5)
     groups = {g.name: g for g in m.param_groups()}
