@@ -47,6 +47,8 @@ VARIANTS = {
     # 4 labelled videos per step
     "no_aux": (ALOE, ["model.aux_weight=0.0", "data.batch_size=4"]),
     "l1": (ALOE, ["model.l1_weight=1.0"]),
+    # Table 1's ResNet hyper-pixel ablation: the tokens come from a ResNet trained with the model, no front-end
+    "resnet": (ALOE, ["model.frontend=resnet", "model.monet={}", "model.monet_pretrain_steps=0", "model.resolution=32"]),
     # the non-object reference (no front-end, no auxiliary loss), with the same 4 labelled videos per step
     "cnn_lstm": (CNN_LSTM, ["data.batch_size=4"]),
 }
@@ -56,9 +58,16 @@ CLAIMS = [  # (paper claim, better, worse)
 ]
 
 
+def on_frontend(name: str) -> bool:
+    """Whether the variant reads a frozen front-end's object tokens (not CNN+LSTM, not ResNet hyper-pixels)."""
+    config, switches = VARIANTS[name]
+    return config == ALOE and "model.frontend=resnet" not in switches
+
+
 def row_key(name: str, frontend: str) -> str:
-    """Rows on MONet keep the variant's name; rows on another front-end are ``name@frontend``."""
-    return name if frontend == "monet" or VARIANTS[name][0] != ALOE else f"{name}@{frontend}"
+    """Rows on MONet (and rows without a front-end) keep the variant's name; rows on another front-end are
+    ``name@frontend``."""
+    return name if frontend == "monet" or not on_frontend(name) else f"{name}@{frontend}"
 
 
 def data(videos: int) -> list[str]:
@@ -159,14 +168,16 @@ def claims(rows: dict[str, dict]) -> list[str]:
 
 
 def render(rows: dict[str, dict], frontends: dict[str, Path], oracle: dict[str, float],
-           objects: dict[str, dict[str, dict[str, float]]]) -> str:
-    lines = ["## Aloe on cater-mini (`benchmarks/aloe_cater.py`)", "",
+           objects: dict[str, dict[str, dict[str, float]]], videos: int) -> str:
+    train, val = round(videos * 0.7), videos - round(videos * 0.7)
+    lines = [f"## Aloe on cater-mini, {videos} videos per camera (`benchmarks/aloe_cater.py`)", "",
              *provenance(rows.values()),
              "Each Aloe row (`configs/aloe/cater_mini.yaml`: width 64, 4 layers, 16 frames of 32x32) reads the "
              "object tokens of a frozen front-end and trains on the static and the moving camera together, every "
              "batch half each; val split of each camera; chance top-1 1/36 = 0.028, top-5 0.139. The paper "
              "(Table 2) trains 80 frames at 64x64 to convergence: Ours 70.6 / 56.6 top-1 (static / moving), no "
-             "auxiliary 60.5 / 46.8, with L1 loss 74.0 / 59.7. The snitch's last visible cell (generator ground "
+             f"auxiliary 60.5 / 46.8, with L1 loss 74.0 / 59.7. {train} train and {val} val videos per camera "
+             "(CATER: 3,850 / 1,650). The snitch's last visible cell (generator ground "
              "truth, an oracle) is the answer in "
              + " / ".join(f"{oracle[c]:.1%}" for c in CAMERAS if c in oracle) + " of these 16-frame videos "
              "(static / moving): a model that sees and follows the snitch can nearly solve them. cater-mini's two "
@@ -204,17 +215,20 @@ def main() -> int:
     config, run_name = FRONTENDS[args.frontend]
     steps = {"monet": args.monet_steps, "slots": args.slots_steps}[args.frontend]
     extra = [f"model.frames_per_video={args.monet_frames}"] if args.frontend == "monet" else []
-    front = train_run(config, run_name, work, steps,
-                      data(args.videos) + [f"train.ckpt_every={min(250, steps)}", *extra])
-    frozen = [f"model.frontend={args.frontend}", f"model.frontend_checkpoint={front}", "model.monet={}",
-              "model.monet_pretrain_steps=0"]
+    frozen = []
+    if any(on_frontend(n) for n in args.variants):
+        front = train_run(config, run_name, work, steps,
+                          data(args.videos) + [f"train.ckpt_every={min(250, steps)}", *extra])
+        frozen = [f"model.frontend={args.frontend}", f"model.frontend_checkpoint={front}", "model.monet={}",
+                  "model.monet_pretrain_steps=0"]
     results = work / "cater.json"
     for name in args.variants:
         config, switches = VARIANTS[name]
         key = row_key(name, args.frontend)
         run = train_run(config, "cater-" + key.replace("@", "-"), work, args.aloe_steps,
                         [*data(args.videos), "data.params.camera=both", "data.balance=true",
-                         f"train.ckpt_every={min(200, args.aloe_steps)}", *(frozen if config == ALOE else []), *switches])
+                         f"train.ckpt_every={min(200, args.aloe_steps)}", *(frozen if on_frontend(name) else []),
+                         *switches])
         t = time.time()
         steps, train_s, _ = finished_steps(run)
         row = {"val": score(run, args.val_samples), "steps": steps, "train_s": round(train_s, 1),
@@ -227,7 +241,9 @@ def main() -> int:
     if rows:
         objects = {n: frontend_objects(d, args.val_samples) for n, d in frontends.items()}
         print("front-ends", json.dumps(objects), flush=True)
-        write_section("aloe-cater", render(rows, frontends, last_visible(work, args.videos), objects))
+        # the 600-video rows keep their section; a run on more (or fewer) videos gets its own
+        section = "aloe-cater" if args.videos == 600 else f"aloe-cater-{args.videos}"
+        write_section(section, render(rows, frontends, last_visible(work, args.videos), objects, args.videos))
     return 0
 
 

@@ -32,3 +32,36 @@ def test_cater_mini_localize(tmp_path):
 def test_layout_dataset_needs_a_cache_dir():
     with pytest.raises(ConfigError, match="data.cache_dir"):
         open_dataset("clevrer-mini", "train", params={"generate": GEN}, cache_dir=None)
+
+
+def test_runs_started_together_generate_a_layout_once(tmp_path, monkeypatch):
+    """Two openers of the same uncached layout at once: one generates it, the other waits and reuses it."""
+    import threading
+    import time
+
+    import slotvideo.data.reasoning.datasets as datasets
+    from slotvideo.data.reasoning import generate_layout
+
+    calls = []
+
+    def slow_generate(*args, **kwargs):
+        calls.append(threading.get_ident())
+        time.sleep(0.3)  # long enough for the other thread to find no stats.json and ask for the lock
+        return generate_layout(*args, **kwargs)
+
+    monkeypatch.setattr(datasets, "generate_layout", slow_generate)
+    params = {"generate": GEN, "task": "descriptive", "num_frames": 4, "sampling": "uniform", "size": 16}
+    sizes, errors = [], []
+
+    def open_once():
+        try:
+            sizes.append(len(open_dataset("clevrer-mini", "train", params=params, cache_dir=tmp_path)))
+        except Exception as e:  # surfaced below
+            errors.append(e)
+
+    threads = [threading.Thread(target=open_once) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(calls) == 1 and len(sizes) == 2 and sizes[0] == sizes[1] > 0

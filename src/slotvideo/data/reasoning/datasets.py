@@ -11,6 +11,8 @@ by the official-layout loaders, so a config naming them trains with no preparati
 
 The layout is written to ``<cache_dir>/<name>-<hash of the generator parameters and data seed>/``;
 generation is resumable, and a finished folder (its ``stats.json`` written last) is reused as is.
+Processes that open the same layout at once (two runs started together) take turns: generation holds an
+exclusive lock on ``<folder>/.generate.lock``, so one process writes it and the others then read it.
 
 cater-mini's camera: the loader's ``camera`` (``static``, ``moving`` or ``both``) says which variants
 are generated when ``generate.camera`` is not given (``both`` writes the static and the moving variant into
@@ -21,7 +23,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,23 @@ def layout_root(name: str, generate: Mapping[str, Any], seed: int, cache_dir: st
     return Path(cache_dir) / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
 
 
+@contextmanager
+def generation_lock(root: Path) -> Iterator[None]:
+    """An exclusive lock on ``<root>/.generate.lock``, held while the layout is written."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: generation runs unlocked
+        yield
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".generate.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _open(name: str, loader: Callable[..., Dataset], split: str, num: int | None, seed: int,
           params: Mapping[str, Any] | None, cache_dir: str | os.PathLike | None) -> Dataset:
     params = dict(params or {})
@@ -61,7 +81,9 @@ def _open(name: str, loader: Callable[..., Dataset], split: str, num: int | None
         layouts, params = _cater_layouts(generate, params)
     for gen, record in layouts:
         if not (root / f".{record}" / "stats.json").exists():
-            generate_layout(name, root, num_videos, seed, workers=workers, params=gen)
+            with generation_lock(root):
+                if not (root / f".{record}" / "stats.json").exists():  # another process may have written it
+                    generate_layout(name, root, num_videos, seed, workers=workers, params=gen)
     return loader(split, num=num, seed=seed, params={**params, "root": str(root)}, cache_dir=cache_dir)
 
 
