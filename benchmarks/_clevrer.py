@@ -25,7 +25,8 @@ def train_run(config: str, name: str, work: Path, steps: int, overrides: list[st
     cfg = load_config(config, [f"run.dir={work / 'runs'}", f"run.name={name}", f"data.cache_dir={work / 'cache'}",
                                "train.eval_every=0", "train.media_every=0", f"train.steps={steps}",
                                f"run.resume={'true' if last.exists() else 'false'}", *overrides])
-    train(cfg, progress=False)
+    if train(cfg, progress=False).get("stopped"):  # SIGTERM / SIGINT / time budget: do not score a half-trained run
+        raise SystemExit(f"{name}: training stopped before step {steps}; run the same command again to resume")
     return run_dir
 
 

@@ -75,10 +75,12 @@ def data(videos: int) -> list[str]:
     return [f"data.params.generate.{k}={v}" for k, v in {"num_videos": videos, "size": 32, "num_frames": 16}.items()]
 
 
-def score(run_dir: Path, num: int | None) -> dict[str, dict[str, float]]:
-    """top1 / top5 / l1 on each camera's val split."""
+def score(run_dir: Path, num: int | None) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """top1 / top5 / l1 on each camera's val split, and on ``num`` (default 180) static-camera train videos, which
+    tells a row that learned the task from one that memorised its training videos."""
     cfg, model = load_run(run_dir)
-    return {cam: split_means(cfg, model, "val", num, camera=cam) for cam in CAMERAS}
+    return ({cam: split_means(cfg, model, "val", num, camera=cam) for cam in CAMERAS},
+            split_means(cfg, model, "train", num or 180, camera="static"))
 
 
 def frontend_objects(run_dir: Path, num: int | None) -> dict[str, dict[str, float]]:
@@ -128,13 +130,18 @@ def last_visible(work: Path, videos: int) -> dict[str, float]:
     return out
 
 
-def describe_frontend(name: str, run_dir: Path, objects: dict[str, dict[str, float]] | None) -> list[str]:
-    """A paragraph: how the front-end was trained, and how its masks cover the val videos' objects."""
+def fmt(v: float) -> str:
+    return f"{v:.3f}"
+
+
+def describe_frontend(name: str, run_dir: Path, objects: dict[str, dict[str, float]] | None, used: bool) -> list[str]:
+    """A paragraph: how the front-end was trained, whether a row reads it, how its masks cover the objects."""
     steps, seconds, _ = finished_steps(run_dir)
     loss = [json.loads(x)["loss"] for x in (run_dir / "metrics.jsonl").read_text().splitlines() if '"loss"' in x]
     what = {"monet": "MONet", "slots": "The slot-attention video model"}[name]
     text = (f"{what} (`{FRONTENDS[name][0]}`, front-end `{name}`): {steps} steps ({seconds / 60:.0f} min; loss "
-            f"{loss[0]:.4g} -> {loss[-1]:.4g}) on the frames of the generated videos of both cameras, then frozen.")
+            f"{loss[0]:.4g} -> {loss[-1]:.4g}) on the frames of the generated videos of both cameras"
+            + (", then frozen." if used else "; no Aloe row reads it."))
     if objects:
         text += (" Its masks on the val videos' instance masks (`data.params.masks=true`; static / moving): FG-ARI "
                  + " / ".join(f"{objects[c]['fg_ari']:.3f}" for c in CAMERAS)
@@ -185,13 +192,16 @@ def render(rows: dict[str, dict], frontends: dict[str, Path], oracle: dict[str, 
              "columns predicted the same cells from both views. `cnn_lstm` (`configs/cnn_lstm/cater_mini.yaml`) "
              "is the non-object reference: a per-frame CNN average-pooled over space, an LSTM over frames.", ""]
     for name, run_dir in frontends.items():
-        lines += describe_frontend(name, run_dir, objects.get(name))
-    lines += ["| row | switches | steps | train min | static top1 | static top5 | static L1 | moving top1 | "
-              "moving top5 | moving L1 |", "|---" * 10 + "|"]
+        used = any(on_frontend(k.split("@")[0]) and row_key(k.split("@")[0], name) == k for k in rows)
+        lines += describe_frontend(name, run_dir, objects.get(name), used)
+    lines += ["`train top1` scores 180 static-camera train videos (rows scored before it was kept show -): far "
+              "above the val columns, the row memorised its training videos.", "",
+              "| row | switches | steps | train min | train top1 | static top1 | static top5 | static L1 | moving top1 | "
+              "moving top5 | moving L1 |", "|---" * 11 + "|"]
     for n, r in rows.items():
         v = r["val"]
         lines.append(f"| {n} | {' '.join(r.get('switches', VARIANTS[n.split('@')[0]][1])) or '-'} | {r['steps']} | "
-                     f"{r['train_s'] / 60:.0f} | " + " | ".join(f"{v[c][k]:.3f}" for c in CAMERAS for k in ("top1", "top5", "l1"))
+                     f"{r['train_s'] / 60:.0f} | {fmt(r['train_static']['top1']) if 'train_static' in r else '-'} | " + " | ".join(f"{v[c][k]:.3f}" for c in CAMERAS for k in ("top1", "top5", "l1"))
                      + " |")
     lines += ["", "Claims (one seed):", "", *(claims(rows) or ["* (no pair of rows to compare yet)"])]
     return "\n".join(lines) + "\n"
@@ -231,7 +241,8 @@ def main() -> int:
                          *switches])
         t = time.time()
         steps, train_s, _ = finished_steps(run)
-        row = {"val": score(run, args.val_samples), "steps": steps, "train_s": round(train_s, 1),
+        val, train = score(run, args.val_samples)
+        row = {"val": val, "train_static": train, "steps": steps, "train_s": round(train_s, 1),
                "score_s": round(time.time() - t, 1), "command": command()}
         save_row(results, key, row)
         print(key, json.dumps(row), flush=True)

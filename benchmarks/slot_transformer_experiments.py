@@ -108,7 +108,8 @@ def run(name: str, args: argparse.Namespace, work: Path) -> dict:
     steps, train_s, _ = finished_steps(run_dir)
     t = time.time()
     loaded = load_run(run_dir)  # once for the three scorings below
-    row = {"run": name, "dataset": dataset, "switches": switches, "steps": steps, "train_s": round(train_s, 1),
+    row = {"run": name, "dataset": dataset, "switches": switches, "videos": videos, "steps": steps,
+           "train_s": round(train_s, 1),
            "command": command(),
            "train": split_means(*loaded, "train", args.train_samples),
            "heldout": split_means(*loaded, "val", args.train_samples)}
@@ -172,11 +173,12 @@ def fmt(v) -> str:
 
 def split_table(intro: str, rows: dict[str, dict], train_key: str, held_keys: tuple[str, ...]) -> list[str]:
     """A table of runs scored by :func:`split_means`: one train metric, then the held-out (val) ones."""
-    head = ["run", "switches", "steps", "train min", f"train {train_key}", *(f"val {k}" for k in held_keys)]
+    head = ["run", "switches", "videos", "steps", "train min", f"train {train_key}", *(f"val {k}" for k in held_keys)]
     lines = ["", intro, "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for n, r in rows.items():
-        lines.append(f"| {n} | {' '.join(r['switches']) or '-'} | {r['steps']} | {r['train_s'] / 60:.0f} | "
-                     + " | ".join(fmt(v) for v in (r["train"].get(train_key), *(r["heldout"].get(k) for k in held_keys)))
+        # rows from before the count was kept all used the default --cater-videos 600
+        lines.append(f"| {n} | {' '.join(r['switches']) or '-'} | {r.get('videos', 600)} | {r['steps']} | "
+                     f"{r['train_s'] / 60:.0f} | " + " | ".join(fmt(v) for v in (r["train"].get(train_key), *(r["heldout"].get(k) for k in held_keys)))
                      + " |")
     return lines
 
@@ -239,7 +241,7 @@ def render(work: Path, args: argparse.Namespace) -> str:
         for r in actions.values():
             if "frequency" in r:
                 f = r["frequency"]
-                lines.append("| class frequency (no video) | - | - | - | - | "
+                lines.append("| class frequency (no video) | - | - | - | - | - | "
                              + " | ".join(fmt(f.get(k)) for k in ("map", "top1", "top5")) + " |")
     return "\n".join(lines) + "\n"
 
