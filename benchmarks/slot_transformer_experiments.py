@@ -5,7 +5,7 @@
 
 Each run trains ``configs/slot_transformer/<dataset>_mini.yaml`` plus the run's switches (the ablations of
 :class:`SlotTransformer.Config`) through the workbench as ``<work>/runs/st-<run>`` (a stopped run resumes),
-at 16x16 frames. The data are generated into ``<work>/cache`` on first use with the generator settings of
+at 16x16 frames (`cater-32`: 32x32, with `--cater-videos` videos). The data are generated into ``<work>/cache`` on first use with the generator settings of
 ``benchmarks/aloe_clevrer.py`` (clevrer-mini: 32x32, 16 frames + 8 unseen ones), so with the same ``--work``
 and ``--videos`` both benchmarks read the same videos and questions and the Aloe rows of
 ``<work>/results.json`` are shown beside the Slot Transformer's (experiment 1). CLEVRER runs train on
@@ -192,7 +192,8 @@ def render(work: Path, args: argparse.Namespace) -> str:
     lines = ["## Slot Transformer (CPU scale, `benchmarks/slot_transformer_experiments.py`)", "",
              *provenance(rows.values()),
              "Every run: the `configs/slot_transformer/*_mini.yaml` model (5 slots of 32, 2 iterations, 2-layer "
-             "transformers, LAMB lr 1e-3) on 16x16 frames, 8 frames per clip, batch 8, trained with the run's "
+             "transformers, LAMB lr 1e-3) on 16x16 frames (`cater-32`: the data's 32x32), 8 frames per clip, batch 8, "
+             "trained with the run's "
              "switches for the steps shown. The paper trains 64x64 videos for up to 500k steps; these are CPU budgets "
              "and one seed, so differences of a few points are noise."]
     if clevrer:
