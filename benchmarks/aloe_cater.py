@@ -49,6 +49,10 @@ VARIANTS = {
     "l1": (ALOE, ["model.l1_weight=1.0"]),
     # Table 1's ResNet hyper-pixel ablation: the tokens come from a ResNet trained with the model, no front-end
     "resnet": (ALOE, ["model.frontend=resnet", "model.monet={}", "model.monet_pretrain_steps=0", "model.resolution=32"]),
+    # a diagnostic beyond the paper: tokens from the ground-truth instance masks (perfect perception), in a
+    # random order per batch, so that which token is the snitch must be read from its colour
+    "masks": (ALOE, ["model.frontend=masks", "model.monet={}", "model.monet_pretrain_steps=0",
+                     "data.params.masks=true", "model.shuffle_objects=true"]),
     # the non-object reference (no front-end, no auxiliary loss), with the same 4 labelled videos per step
     "cnn_lstm": (CNN_LSTM, ["data.batch_size=4"]),
 }
@@ -61,7 +65,7 @@ CLAIMS = [  # (paper claim, better, worse)
 def on_frontend(name: str) -> bool:
     """Whether the variant reads a frozen front-end's object tokens (not CNN+LSTM, not ResNet hyper-pixels)."""
     config, switches = VARIANTS[name]
-    return config == ALOE and "model.frontend=resnet" not in switches
+    return config == ALOE and not any(x.startswith("model.frontend=") for x in switches)
 
 
 def row_key(name: str, frontend: str) -> str:

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from slotvideo.data.batch import Batch
-from slotvideo.errors import ConfigError, ShapeError
+from slotvideo.errors import ConfigError, DataError, ShapeError
 from slotvideo.models.aloe import Aloe, expected_grid_distance, labelled_videos
 from slotvideo.models.monet import Monet
 
@@ -18,7 +18,7 @@ B, T = 4, 4
 def model(**kw):
     torch.manual_seed(0)
     cfg = {**SMALL, **kw}
-    if cfg.get("frontend") in ("resnet", "slots"):
+    if cfg.get("frontend") in ("resnet", "slots", "masks"):
         cfg["monet"] = {}
     return Aloe(Aloe.Config(**cfg))
 
@@ -263,3 +263,35 @@ def test_answer_video_descriptive_and_per_choice():
     assert "correct" in format_answer(mc) or "wrong" in format_answer(mc)
     cater = answer_video(model(task="cater").eval(), cfg, video)
     assert cater.kind == "cater" and cater.answer.startswith("row")
+
+
+def test_masks_front_end_reads_ground_truth_objects():
+    """``frontend: masks``: tokens from the batch's instance masks (a visible object's centroid, colour; zeros
+    when hidden), gradients reach Aloe, and a batch without masks is refused with a clear error."""
+    from slotvideo.models.mask_objects import FEATURES, mask_objects
+
+    m = model(frontend="masks", task="cater", mask_objects=3)
+    assert m.object_dim == FEATURES and m.num_slots_hint() == 3
+    seg = torch.zeros(B, T, 16, 16, dtype=torch.long)
+    seg[:, :, 2:4, 12:14] = 1          # object 1: 2x2 pixels, top right
+    seg[:, :2, 8:12, 0:4] = 3          # object 3: visible in the first two frames only
+    data = batch("cater")
+    video = data["video"]
+    tokens = mask_objects(video, seg, 3)
+    assert tokens.shape == (B, T, 3, FEATURES)
+    assert torch.equal(tokens[..., 0, 0], torch.ones(B, T)) and torch.equal(tokens[..., 1, :], torch.zeros(B, T, FEATURES))
+    torch.testing.assert_close(tokens[0, 0, 0, 1], torch.tensor(4 / 256))                  # area
+    rows = torch.linspace(-1, 1, 16)
+    torch.testing.assert_close(tokens[0, 0, 0, 2:4], torch.stack([rows[2:4].mean(), rows[12:14].mean()]))
+    torch.testing.assert_close(tokens[0, 0, 0, 6:], video[0, 0, :, 2:4, 12:14].mean((-2, -1)) * 2 - 1)
+    assert torch.equal(tokens[:, 2:, 2], torch.zeros(B, T - 2, FEATURES))                   # hidden: zeros
+    out = m(data.replace(segmentation=seg))
+    torch.testing.assert_close(out.slots, tokens)
+    out.loss.backward()
+    assert all(p.grad is not None for p in m.cater_head.parameters()) and m.lift[0].weight.grad is not None
+    with pytest.raises(DataError, match="segmentation"):
+        m(data)
+    with pytest.raises(ShapeError, match="instance id 4"):
+        mask_objects(video, seg + 1, 3)
+    with pytest.raises(ConfigError, match="frontend_checkpoint"):
+        model(frontend="masks", frontend_checkpoint="runs/x")

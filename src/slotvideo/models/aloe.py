@@ -35,7 +35,9 @@ choice row, which is all padding (masked as keys) for descriptive questions.
 **Ablations** (Table 1) are switches: ``encoder: mlp`` (fully connected layers on the flattened sequence),
 ``encoder: hierarchical`` (attention within frames, then across frame vectors), ``frontend: resnet``
 (ResNet hyper-pixels trained with the model), ``aux_weight: 0``. ``frontend: slots`` runs Aloe on the
-slots of any slotvideo model run (a ``forward`` that returns ``slots``).
+slots of any slotvideo model run (a ``forward`` that returns ``slots``). ``frontend: masks`` is a diagnostic
+beyond the paper: tokens from the data's ground-truth instance masks (:mod:`slotvideo.models.mask_objects`,
+``mask_objects`` tokens per frame), to see what the reasoning model does when perception is perfect.
 
 **Front-end** ``monet``: from ``frontend_checkpoint`` (a MONet run, frozen), or, when it is empty, a MONet
 built from ``monet`` and trained alongside on the same videos with its own loss (``monet_pretrain_steps``
@@ -57,12 +59,14 @@ from slotvideo.models.base import Output, ParamGroup, VideoModel
 from slotvideo.models.monet import Monet
 from slotvideo.models.reasoning_task import (TASKS, MixedLogits, ReasoningTask, choice_pairs,
                                              expected_grid_distance, output_logits, scatter_pairs, select_rows)
+from slotvideo.models.mask_objects import FEATURES as MASK_FEATURES
+from slotvideo.models.mask_objects import mask_objects
 from slotvideo.nn.encoders import ResNet
 from slotvideo.nn.mlp import MLP
 from slotvideo.nn.transformer import TransformerEncoder
 from slotvideo.registry import register
 
-FRONTENDS = ("monet", "slots", "resnet")
+FRONTENDS = ("monet", "slots", "resnet", "masks")
 ENCODERS = ("global", "hierarchical", "mlp")
 __all__ = ["Aloe", "FlatMLPEncoder", "HierarchicalEncoder", "expected_grid_distance", "labelled_videos"]
 
@@ -146,6 +150,7 @@ class Aloe(ReasoningTask, VideoModel):
         monet_optimizer: str = "main"       # optimizer (optim.<name>) of the MONet trained alongside
         resolution: int = field(default=64, metadata={"min": 4})      # frames (resnet front-end)
         resnet_channels: list[int] = field(default_factory=lambda: [32, 32, 32])  # stride 2 each
+        mask_objects: int = field(default=8, metadata={"min": 1})    # tokens per frame (masks front-end)
         # transformer
         encoder: str = field(default="global", metadata={"choices": ENCODERS})
         dim: int = field(default=128, metadata={"min": 2})
@@ -229,6 +234,8 @@ class Aloe(ReasoningTask, VideoModel):
             raise ConfigError("model.frontend: slots needs model.frontend_checkpoint (a run of a slot model)")
         if cfg.frontend == "resnet" and cfg.frontend_checkpoint:
             raise ConfigError("model.frontend: resnet is trained with the model; remove model.frontend_checkpoint")
+        if cfg.frontend == "masks" and cfg.frontend_checkpoint:
+            raise ConfigError("model.frontend: masks reads the data's instance masks; remove model.frontend_checkpoint")
         if cfg.frontend == "resnet" and not cfg.resnet_channels:
             raise ConfigError("model.resnet_channels must name at least one stage")
         if cfg.encoder == "mlp" and not cfg.ablation_mlp_hidden:
@@ -245,6 +252,8 @@ class Aloe(ReasoningTask, VideoModel):
             Monet.validate(Monet.Config(**model_cfg.monet))
 
     def _build_frontend(self, cfg: "Aloe.Config") -> int:
+        if cfg.frontend == "masks":
+            return MASK_FEATURES
         if cfg.frontend == "resnet":
             self.resnet = ResNet(3, list(cfg.resnet_channels), blocks=1, strides=2, norm="group")
             return cfg.resnet_channels[-1]
@@ -283,6 +292,8 @@ class Aloe(ReasoningTask, VideoModel):
             return side * side
         if self.monet is not None:
             return self.monet.cfg.num_slots
+        if self.cfg.frontend == "masks":
+            return self.cfg.mask_objects
         frozen = self.frozen
         if isinstance(frozen, Monet):
             return frozen.cfg.num_slots
@@ -317,9 +328,15 @@ class Aloe(ReasoningTask, VideoModel):
             raise ConfigError(f"model.frontend_checkpoint: {type(model).__name__} returns no slots")
         return out.slots
 
-    def objects(self, video: Tensor) -> Tensor:
-        """Object tokens' latents ``[B, T, K, object_dim]``; detached unless they are ResNet hyper-pixels."""
+    def objects(self, video: Tensor, segmentation: Tensor | None = None) -> Tensor:
+        """Object tokens' latents ``[B, T, K, object_dim]``; detached unless they are ResNet hyper-pixels.
+        ``segmentation`` (instance ids ``[B, T, H, W]``) is read by the ``masks`` front-end only."""
         check_shape(video, "B T 3 H W", "video")
+        if self.cfg.frontend == "masks":
+            if segmentation is None:
+                raise DataError("model.frontend: masks needs 'segmentation' in the batch (ground-truth instance "
+                                "masks, e.g. data.params.masks: true)")
+            return mask_objects(video, segmentation, self.cfg.mask_objects)
         if self.resnet is not None:
             features = self.resnet(video * 2.0 - 1.0)                       # [B, T, C, h, w]
             return features.flatten(-2).transpose(-1, -2)
@@ -327,6 +344,10 @@ class Aloe(ReasoningTask, VideoModel):
             with torch.no_grad():
                 return self._slots_of(self.monet, video).detach()
         return self._cached_slots(video)
+
+    def batch_objects(self, batch: Batch) -> Tensor:
+        """:meth:`objects` of a batch's video (and its ``segmentation``, when it has one)."""
+        return self.objects(batch["video"], batch["segmentation"] if "segmentation" in batch else None)
 
     @torch.no_grad()
     def _cached_slots(self, video: Tensor) -> Tensor:
@@ -385,7 +406,7 @@ class Aloe(ReasoningTask, VideoModel):
     def task_logits(self, batch: Batch, latents: Tensor | None = None) -> Tensor | MixedLogits:
         """Descriptive ``[B, num_answers]``, multiple choice ``[B, C]`` (one pass per choice), CATER ``[B, 36]``;
         :class:`MixedLogits` for a mixed batch."""
-        latents = self.objects(batch["video"]) if latents is None else latents
+        latents = self.batch_objects(batch) if latents is None else latents
         return self.logits_by_kind(
             batch, lambda kind, part, rows: self._kind_logits(kind, part, latents if rows is None else latents[rows]))
 
@@ -448,7 +469,7 @@ class Aloe(ReasoningTask, VideoModel):
             terms["monet_loss"] = monet_out.loss.detach()
             if self.step < self.cfg.monet_pretrain_steps:
                 return Output(loss=loss, terms=terms)
-        latents = self.objects(video)
+        latents = self.batch_objects(batch)
         if self.cfg.shuffle_objects and self.training:
             latents = latents[:, :, torch.randperm(latents.shape[2], device=latents.device)]
         b = latents.shape[0]
@@ -493,7 +514,7 @@ class Aloe(ReasoningTask, VideoModel):
         For multiple-choice batches the first choice is used."""
         if self.cfg.encoder != "global":
             raise ConfigError("cls_attention needs model.encoder: global")
-        latents = self.objects(batch["video"])
+        latents = self.batch_objects(batch)
         question = batch["question"] if self.cfg.task == "clevrer" else None
         choice = batch["choices"][:, 0] if question is not None and "choices" in batch else None
         blocks = self.encoder.blocks
