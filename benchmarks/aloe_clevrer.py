@@ -48,6 +48,10 @@ VARIANTS = {
     # the paper's batches: the supervised half holds 4 descriptive + 4 multiple-choice questions (A.3)
     "balanced": (ALOE, ["data.balance=true"]),
     "cnn_lstm": (CNN_LSTM, ["data.params.task=mixed", "data.params.max_choices=4", "data.batch_size=8"]),
+    # a diagnostic beyond the paper: object tokens from the ground-truth instance masks (perfect perception,
+    # models/mask_objects.py), shuffled every batch
+    "masks": (ALOE, ["model.frontend=masks", "model.monet={}", "model.monet_pretrain_steps=0", "data.params.masks=true",
+                     "model.shuffle_objects=true"]),
 }
 AUX_LOSSES = ("l2", "contrastive")
 KEYS = ["descriptive", "explanatory_per_question", "predictive_per_question", "counterfactual_per_question",
@@ -229,7 +233,7 @@ def main() -> int:
             print(name, "already trained and scored: kept", flush=True)
             continue
         extra = [f"model.label_fraction={fraction}"] if config == ALOE else []
-        if config == ALOE and "model.frontend=resnet" not in switches:
+        if config == ALOE and not any(x.startswith("model.frontend=") for x in switches):
             extra += frozen
         run = train_run(config, name, work, args.aloe_steps,
                         data + [f"train.ckpt_every={min(200, args.aloe_steps)}", *extra, *switches])
