@@ -68,6 +68,11 @@ def on_frontend(name: str) -> bool:
     return config == ALOE and not any(x.startswith("model.frontend=") for x in switches)
 
 
+def variant_of(key: str) -> str:
+    """The variant of a row key ``variant[@frontend][#seedN]``."""
+    return key.split("#")[0].split("@")[0]
+
+
 def row_key(name: str, frontend: str) -> str:
     """Rows on MONet (and rows without a front-end) keep the variant's name; rows on another front-end are
     ``name@frontend``."""
@@ -193,23 +198,27 @@ def describe_frontend(name: str, run_dir: Path, objects: dict[str, dict[str, flo
 
 
 def claims(rows: dict[str, dict]) -> list[str]:
-    """Per front-end: met when the better row has the higher top-1 on both cameras (the L1 distance beside)."""
+    """Per front-end and seed: met when the better row has the higher top-1 on both cameras (the L1 distance
+    beside)."""
     out = []
+    seeds = sorted({k.partition("#")[2] for k in rows})
     for frontend in (*FRONTENDS, "masks"):
-        key = {n: row_key(n, frontend) for n in VARIANTS}
-        for text, better, worse in CLAIMS:
-            if key[better] not in rows or key[worse] not in rows:
-                continue
-            a, b = rows[key[better]]["val"], rows[key[worse]]["val"]
-            met = all(a[c]["top1"] > b[c]["top1"] for c in CAMERAS)
-            out.append(f"* {text}, on `{frontend}`: {'met' if met else 'missed'} (" + "; ".join(
-                f"{c} top-1 {a[c]['top1']:.3f} vs {b[c]['top1']:.3f}, L1 {a[c]['l1']:.2f} vs {b[c]['l1']:.2f}"
-                for c in CAMERAS) + ").")
-        if key["aloe"] in rows:
-            v = rows[key["aloe"]]["val"]
-            out.append(f"* the moving camera is harder (Aloe top-1), on `{frontend}`: "
-                       f"{'met' if v['static']['top1'] > v['moving']['top1'] else 'missed'} "
-                       f"(static {v['static']['top1']:.3f}, moving {v['moving']['top1']:.3f}).")
+        for seed in seeds:
+            key = {n: row_key(n, frontend) + (f"#{seed}" if seed else "") for n in VARIANTS}
+            where = f"on `{frontend}`" + (f", {seed.replace('seed', 'seed ')}" if seed else "")
+            for text, better, worse in CLAIMS:
+                if key[better] not in rows or key[worse] not in rows:
+                    continue
+                a, b = rows[key[better]]["val"], rows[key[worse]]["val"]
+                met = all(a[c]["top1"] > b[c]["top1"] for c in CAMERAS)
+                out.append(f"* {text}, {where}: {'met' if met else 'missed'} (" + "; ".join(
+                    f"{c} top-1 {a[c]['top1']:.3f} vs {b[c]['top1']:.3f}, L1 {a[c]['l1']:.2f} vs {b[c]['l1']:.2f}"
+                    for c in CAMERAS) + ").")
+            if key["aloe"] in rows:
+                v = rows[key["aloe"]]["val"]
+                out.append(f"* the moving camera is harder (Aloe top-1), {where}: "
+                           f"{'met' if v['static']['top1'] > v['moving']['top1'] else 'missed'} "
+                           f"(static {v['static']['top1']:.3f}, moving {v['moving']['top1']:.3f}).")
     return out
 
 
@@ -236,7 +245,7 @@ def render(rows: dict[str, dict], frontends: dict[str, Path], oracle: dict[str, 
              "columns predicted the same cells from both views. `cnn_lstm` (`configs/cnn_lstm/cater_mini.yaml`) "
              "is the non-object reference: a per-frame CNN average-pooled over space, an LSTM over frames.", ""]
     for name, run_dir in frontends.items():
-        used = any(on_frontend(k.split("@")[0]) and row_key(k.split("@")[0], name) == k for k in rows)
+        used = any(on_frontend(variant_of(k)) and row_key(variant_of(k), name) == k.split("#")[0] for k in rows)
         lines += describe_frontend(name, run_dir, objects.get(name), used)
     lines += ["`train top1` scores 180 static-camera train videos (rows scored before it was kept show -): far "
               "above the val columns, the row memorised its training videos.", "",
@@ -244,10 +253,10 @@ def render(rows: dict[str, dict], frontends: dict[str, Path], oracle: dict[str, 
               "moving top5 | moving L1 |", "|---" * 11 + "|"]
     for n, r in rows.items():
         v = r["val"]
-        lines.append(f"| {n} | {' '.join(r.get('switches', VARIANTS[n.split('@')[0]][1])) or '-'} | {r['steps']} | "
+        lines.append(f"| {n} | {' '.join(r.get('switches', VARIANTS[variant_of(n)][1])) or '-'} | {r['steps']} | "
                      f"{r['train_s'] / 60:.0f} | {fmt(r['train_static']['top1']) if 'train_static' in r else '-'} | " + " | ".join(f"{v[c][k]:.3f}" for c in CAMERAS for k in ("top1", "top5", "l1"))
                      + " |")
-    lines += ["", "Claims (one seed):", "", *(claims(rows) or ["* (no pair of rows to compare yet)"])]
+    lines += ["", "Claims (seed 0 unless named):", "", *(claims(rows) or ["* (no pair of rows to compare yet)"])]
     return "\n".join(lines) + "\n"
 
 
@@ -264,6 +273,8 @@ def main() -> int:
     p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--val-samples", type=int, default=None, help="val videos scored per camera (default: all)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0, help="the rows' seed; rows of another seed than 0 are named "
+                   "key#seedN, shown in the table, and left out of the claims")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     work = Path(args.work).resolve()
@@ -279,11 +290,11 @@ def main() -> int:
     results = work / "cater.json"
     for name in args.variants:
         config, switches = VARIANTS[name]
-        key = row_key(name, args.frontend)
-        run = train_run(config, "cater-" + key.replace("@", "-"), work, args.aloe_steps,
+        key = row_key(name, args.frontend) + (f"#seed{args.seed}" if args.seed else "")
+        run = train_run(config, "cater-" + key.replace("@", "-").replace("#", "-"), work, args.aloe_steps,
                         [*data(args.videos), "data.params.camera=both", "data.balance=true",
                          f"train.ckpt_every={min(200, args.aloe_steps)}", *(frozen if on_frontend(name) else []),
-                         *switches])
+                         *switches, f"seed={args.seed}"])
         t = time.time()
         steps, train_s, _ = finished_steps(run)
         val, train = score(run, args.val_samples)
@@ -292,7 +303,7 @@ def main() -> int:
         save_row(results, key, row)
         print(key, json.dumps(row), flush=True)
     kept = json.loads(results.read_text()) if results.exists() else {}
-    rows = {k: kept[k] for k in sorted(kept, key=lambda k: (k.partition("@")[2] != "", k)) if k.split("@")[0] in VARIANTS}
+    rows = {k: kept[k] for k in sorted(kept, key=lambda k: (k.partition("@")[2] != "", k)) if variant_of(k) in VARIANTS}
     frontends = {n: work / "runs" / r for n, (_, r) in FRONTENDS.items() if (work / "runs" / r / "metrics.jsonl").exists()}
     if rows:
         objects = {n: frontend_objects(d, args.val_samples) for n, d in frontends.items()}
