@@ -13,6 +13,18 @@ from benchmarks.workbench_run import finished_steps
 TYPES = ("descriptive", "explanatory", "predictive", "counterfactual")
 
 
+#: Aloe switches for object tokens from the ground-truth instance masks (``frontend: masks``, a diagnostic beyond
+#: the paper: perfect perception), in a random order every batch, so that objects must be told by their looks
+GROUND_TRUTH_OBJECTS = ["model.frontend=masks", "model.monet={}", "model.monet_pretrain_steps=0",
+                        "data.params.masks=true", "model.shuffle_objects=true"]
+
+
+def reads_frozen_frontend(switches: list[str]) -> bool:
+    """Whether an Aloe run with these switches reads the benchmark's frozen front-end (it does unless the
+    switches name their own: ResNet hyper-pixels or ground-truth masks)."""
+    return not any(x.startswith("model.frontend=") for x in switches)
+
+
 def train_run(config: str, name: str, work: Path, steps: int, overrides: list[str]) -> Path:
     """Train ``config`` as ``<work>/runs/<name>`` to ``steps`` (resuming a stopped run); returns the run dir."""
     from slotvideo.train.config import load_config

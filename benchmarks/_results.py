@@ -7,6 +7,7 @@ section at the end the first time).
 """
 from __future__ import annotations
 
+import math
 import os
 import platform
 import subprocess
@@ -61,3 +62,8 @@ def write_section(name: str, markdown: str, path: Path = RESULTS) -> None:
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text(text)
     tmp.replace(path)
+
+
+def fmt(v) -> str:
+    """A table cell: 3 decimals, ``-`` for a missing or NaN value."""
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"

@@ -29,8 +29,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks._clevrer import load_run, single_task, split_means, train_run  # noqa: E402
-from benchmarks._results import command, provenance, write_section  # noqa: E402
+from benchmarks._clevrer import (GROUND_TRUTH_OBJECTS, load_run, reads_frozen_frontend, single_task,  # noqa: E402
+                                split_means, train_run)
+from benchmarks._results import command, fmt, provenance, write_section  # noqa: E402
 from benchmarks.aloe_clevrer import save_row  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 
@@ -39,10 +40,6 @@ ALOE, CNN_LSTM = "configs/aloe/cater_mini.yaml", "configs/cnn_lstm/cater_mini.ya
 #: tracked across frames; the issue's "Aloe on the slots of any other slotvideo model")
 FRONTENDS = {"monet": ("configs/monet/cater_mini.yaml", "monet-cater"),
              "slots": ("configs/slot_attention_video/cater_mini.yaml", "sa-cater")}
-#: a diagnostic beyond the paper (``--frontend masks``, nothing to train): tokens from the ground-truth instance
-#: masks (perfect perception), in a random order per batch, so that the snitch must be told by its colour
-MASKS = ["model.frontend=masks", "model.monet={}", "model.monet_pretrain_steps=0", "data.params.masks=true",
-         "model.shuffle_objects=true"]
 CAMERAS = ("static", "moving")
 #: name -> (config, switches): Table 2's rows; the Aloe rows run on a frozen front-end (``--frontend``)
 VARIANTS = {
@@ -65,7 +62,7 @@ CLAIMS = [  # (paper claim, better, worse)
 def on_frontend(name: str) -> bool:
     """Whether the variant reads a frozen front-end's object tokens (not CNN+LSTM, not ResNet hyper-pixels)."""
     config, switches = VARIANTS[name]
-    return config == ALOE and not any(x.startswith("model.frontend=") for x in switches)
+    return config == ALOE and reads_frozen_frontend(switches)
 
 
 def variant_of(key: str) -> str:
@@ -77,6 +74,18 @@ def row_key(name: str, frontend: str) -> str:
     """Rows on MONet (and rows without a front-end) keep the variant's name; rows on another front-end are
     ``name@frontend``."""
     return name if frontend == "monet" or not on_frontend(name) else f"{name}@{frontend}"
+
+
+def frontend_of(key: str) -> str | None:
+    """The front-end a row reads (``None`` for rows without one)."""
+    if not on_frontend(variant_of(key)):
+        return None
+    return key.split("#")[0].partition("@")[2] or "monet"
+
+
+def run_name(key: str) -> str:
+    """The run directory name of a row."""
+    return "cater-" + key.replace("@", "-").replace("#", "-")
 
 
 def data(videos: int) -> list[str]:
@@ -128,6 +137,7 @@ def snitch_pixels(cfg, split: str, camera: str, num: int | None) -> tuple[torch.
     """The snitch's mask centroid (row, col) in the last frame where it is visible, and the answer cell, for
     the ``split`` videos of ``camera`` in which it is ever visible (cater-mini's instance masks)."""
     from slotvideo.data.cater import SNITCH_ID
+    from slotvideo.models.vim import mask_centroids
 
     ds = single_task(cfg, split, "localize", num, camera=camera, masks=True)
     points, labels = [], []
@@ -136,19 +146,16 @@ def snitch_pixels(cfg, split: str, camera: str, num: int | None) -> tuple[torch.
         snitch = (sample["segmentation"] == SNITCH_ID).float()           # [T, H, W]
         visible = snitch.flatten(1).sum(1).nonzero().flatten()
         if len(visible):
-            mask = snitch[visible[-1]]
-            rows, cols = torch.meshgrid(*(torch.arange(n, dtype=torch.float32) for n in mask.shape), indexing="ij")
-            points.append(torch.stack([(mask * rows).sum(), (mask * cols).sum()]) / mask.sum())
+            points.append(mask_centroids(snitch[visible[-1]][None])[0])
             labels.append(int(sample["label"]))
     return torch.stack(points), torch.tensor(labels)
 
 
-def position_oracle(run_dir: Path, train_videos: int = 1500, k: int = 5) -> dict[str, float]:
+def position_oracle(cfg, train_videos: int = 1500, k: int = 5) -> dict[str, float]:
     """Per camera, val top-1 of a k-nearest-neighbour vote from the snitch's last visible image position
     (ground-truth masks, ``train_videos`` train videos as the neighbours) to the answer cell: what perfect
     snitch perception in the image, without any tracking under cones, gives; it shows that the labels are
-    readable from the pixels."""
-    cfg, _ = load_run(run_dir)
+    readable from the pixels. ``cfg``: a config reading the benchmark's data (no model is needed)."""
     out = {}
     for cam in CAMERAS:
         train_xy, train_cell = snitch_pixels(cfg, "train", cam, train_videos)
@@ -172,10 +179,6 @@ def last_visible(work: Path, videos: int) -> dict[str, float]:
         if stats.exists():
             out[cam] = json.loads(stats.read_text())["last_visible_accuracy_all"]
     return out
-
-
-def fmt(v: float) -> str:
-    return f"{v:.3f}"
 
 
 def describe_frontend(name: str, run_dir: Path, objects: dict[str, dict[str, float]] | None, used: bool) -> list[str]:
@@ -245,8 +248,7 @@ def render(rows: dict[str, dict], frontends: dict[str, Path], oracle: dict[str, 
              "columns predicted the same cells from both views. `cnn_lstm` (`configs/cnn_lstm/cater_mini.yaml`) "
              "is the non-object reference: a per-frame CNN average-pooled over space, an LSTM over frames.", ""]
     for name, run_dir in frontends.items():
-        used = any(on_frontend(variant_of(k)) and row_key(variant_of(k), name) == k.split("#")[0] for k in rows)
-        lines += describe_frontend(name, run_dir, objects.get(name), used)
+        lines += describe_frontend(name, run_dir, objects.get(name), any(frontend_of(k) == name for k in rows))
     lines += ["`train top1` scores 180 static-camera train videos (rows scored before it was kept show -): far "
               "above the val columns, the row memorised its training videos.", "",
               "| row | switches | steps | train min | train top1 | static top1 | static top5 | static L1 | moving top1 | "
@@ -254,8 +256,8 @@ def render(rows: dict[str, dict], frontends: dict[str, Path], oracle: dict[str, 
     for n, r in rows.items():
         v = r["val"]
         lines.append(f"| {n} | {' '.join(r.get('switches', VARIANTS[variant_of(n)][1])) or '-'} | {r['steps']} | "
-                     f"{r['train_s'] / 60:.0f} | {fmt(r['train_static']['top1']) if 'train_static' in r else '-'} | " + " | ".join(f"{v[c][k]:.3f}" for c in CAMERAS for k in ("top1", "top5", "l1"))
-                     + " |")
+                     f"{r['train_s'] / 60:.0f} | {fmt(r.get('train_static', {}).get('top1'))} | "
+                     + " | ".join(fmt(v[c][k]) for c in CAMERAS for k in ("top1", "top5", "l1")) + " |")
     lines += ["", "Claims (seed 0 unless named):", "", *(claims(rows) or ["* (no pair of rows to compare yet)"])]
     return "\n".join(lines) + "\n"
 
@@ -276,9 +278,11 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0, help="the rows' seed; rows of another seed than 0 are named "
                    "key#seedN, shown in the table, and left out of the claims")
     args = p.parse_args()
+    from slotvideo.train.config import load_config
+
     torch.set_num_threads(args.threads)
     work = Path(args.work).resolve()
-    frozen = MASKS if args.frontend == "masks" else []
+    frozen = GROUND_TRUTH_OBJECTS if args.frontend == "masks" else []
     if args.frontend != "masks" and any(on_frontend(n) for n in args.variants):
         config, run_name = FRONTENDS[args.frontend]
         steps = {"monet": args.monet_steps, "slots": args.slots_steps}[args.frontend]
@@ -291,7 +295,7 @@ def main() -> int:
     for name in args.variants:
         config, switches = VARIANTS[name]
         key = row_key(name, args.frontend) + (f"#seed{args.seed}" if args.seed else "")
-        run = train_run(config, "cater-" + key.replace("@", "-").replace("#", "-"), work, args.aloe_steps,
+        run = train_run(config, run_name(key), work, args.aloe_steps,
                         [*data(args.videos), "data.params.camera=both", "data.balance=true",
                          f"train.ckpt_every={min(200, args.aloe_steps)}", *(frozen if on_frontend(name) else []),
                          *switches, f"seed={args.seed}"])
@@ -306,12 +310,24 @@ def main() -> int:
     rows = {k: kept[k] for k in sorted(kept, key=lambda k: (k.partition("@")[2] != "", k)) if variant_of(k) in VARIANTS}
     frontends = {n: work / "runs" / r for n, (_, r) in FRONTENDS.items() if (work / "runs" / r / "metrics.jsonl").exists()}
     if rows:
-        objects = {n: frontend_objects(d, args.val_samples) for n, d in frontends.items()}
+        # scored once per front-end checkpoint and once per dataset, kept beside the rows
+        objects = {}
+        for name, run_dir in frontends.items():
+            steps = finished_steps(run_dir)[0]
+            cached = kept.get(f"frontend:{name}")
+            if not cached or cached["steps"] != steps or cached["val_samples"] != args.val_samples:
+                cached = {"steps": steps, "val_samples": args.val_samples,
+                          "objects": frontend_objects(run_dir, args.val_samples)}
+                save_row(results, f"frontend:{name}", cached)
+            objects[name] = cached["objects"]
         print("front-ends", json.dumps(objects), flush=True)
+        if "position_oracle" not in kept:
+            cfg = load_config(ALOE, [f"data.cache_dir={work / 'cache'}", *data(args.videos), "data.params.camera=both"])
+            save_row(results, "position_oracle", position_oracle(cfg))
+        position = json.loads(results.read_text())["position_oracle"]
+        print("position oracle", json.dumps(position), flush=True)
         # the 600-video rows keep their section; a run on more (or fewer) videos gets its own
         section = "aloe-cater" if args.videos == 600 else f"aloe-cater-{args.videos}"
-        position = position_oracle(work / "runs" / ("cater-" + next(iter(rows)).replace("@", "-")))
-        print("position oracle", json.dumps(position), flush=True)
         write_section(section, render(rows, frontends, last_visible(work, args.videos), objects, args.videos, position))
     return 0
 

@@ -28,7 +28,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks._results import command, provenance, write_section  # noqa: E402
-from benchmarks._clevrer import TYPES, load_run, score, single_task, train_run  # noqa: E402
+from benchmarks._clevrer import (GROUND_TRUTH_OBJECTS, TYPES, load_run, reads_frozen_frontend, score,  # noqa: E402
+                                single_task, train_run)
 from benchmarks._clevrer import answer_priors as clevrer_priors  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 from slotvideo.models.aloe_masking import SCHEMES  # noqa: E402
@@ -50,8 +51,7 @@ VARIANTS = {
     "cnn_lstm": (CNN_LSTM, ["data.params.task=mixed", "data.params.max_choices=4", "data.batch_size=8"]),
     # a diagnostic beyond the paper: object tokens from the ground-truth instance masks (perfect perception,
     # models/mask_objects.py), shuffled every batch
-    "masks": (ALOE, ["model.frontend=masks", "model.monet={}", "model.monet_pretrain_steps=0", "data.params.masks=true",
-                     "model.shuffle_objects=true"]),
+    "masks": (ALOE, GROUND_TRUTH_OBJECTS),
 }
 AUX_LOSSES = ("l2", "contrastive")
 KEYS = ["descriptive", "explanatory_per_question", "predictive_per_question", "counterfactual_per_question",
@@ -233,7 +233,7 @@ def main() -> int:
             print(name, "already trained and scored: kept", flush=True)
             continue
         extra = [f"model.label_fraction={fraction}"] if config == ALOE else []
-        if config == ALOE and not any(x.startswith("model.frontend=") for x in switches):
+        if config == ALOE and reads_frozen_frontend(switches):
             extra += frozen
         run = train_run(config, name, work, args.aloe_steps,
                         data + [f"train.ckpt_every={min(200, args.aloe_steps)}", *extra, *switches])

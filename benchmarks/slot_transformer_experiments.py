@@ -5,8 +5,8 @@
 
 Each run trains ``configs/slot_transformer/<dataset>_mini.yaml`` plus the run's switches (the ablations of
 :class:`SlotTransformer.Config`) through the workbench as ``<work>/runs/st-<run>`` (a stopped run resumes),
-at 16x16 frames (`cater-32`: 32x32, with `--cater-videos` videos). The data are generated into ``<work>/cache`` on first use with the generator settings of
-``benchmarks/aloe_clevrer.py`` (clevrer-mini: 32x32, 16 frames + 8 unseen ones), so with the same ``--work``
+at 16x16 frames (``cater-32``: 32x32, with ``--cater-videos`` videos). The data are generated into
+``<work>/cache`` on first use with the generator settings of ``benchmarks/aloe_clevrer.py`` (clevrer-mini: 32x32, 16 frames + 8 unseen ones), so with the same ``--work``
 and ``--videos`` both benchmarks read the same videos and questions and the Aloe rows of
 ``<work>/results.json`` are shown beside the Slot Transformer's (experiment 1). CLEVRER runs train on
 descriptive and multiple-choice questions together (``task: mixed``, batch 8) and are scored on the val
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks._clevrer import TYPES, answer_priors, load_run, score, single_task, split_means, train_run  # noqa: E402
-from benchmarks._results import command, provenance, write_section  # noqa: E402
+from benchmarks._results import command, fmt, provenance, write_section  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 
 SMALL = ["model.resolution=16", "data.params.size=[16,16]"]
@@ -165,10 +164,6 @@ def claims(rows: dict[str, dict]) -> list[str]:
         out.append("* more iterations generalise better (held-out descriptive accuracy): "
                    f"{'met' if better else 'missed'} (" + ", ".join(f"{r} {held[r]:.3f}" for r in its) + ").")
     return out
-
-
-def fmt(v) -> str:
-    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
 
 
 def split_table(intro: str, rows: dict[str, dict], train_key: str, held_keys: tuple[str, ...]) -> list[str]:
