@@ -137,7 +137,7 @@ def snitch_pixels(cfg, split: str, camera: str, num: int | None) -> tuple[torch.
     """The snitch's mask centroid (row, col) in the last frame where it is visible, and the answer cell, for
     the ``split`` videos of ``camera`` in which it is ever visible (cater-mini's instance masks)."""
     from slotvideo.data.cater import SNITCH_ID
-    from slotvideo.models.vim import mask_centroids
+    from slotvideo.metrics.centroids import mask_centroids
 
     ds = single_task(cfg, split, "localize", num, camera=camera, masks=True)
     points, labels = [], []

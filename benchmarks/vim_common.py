@@ -67,6 +67,12 @@ RUNS = {"vim4": ("random_walk", []), "vim5": ("random_walk", ["model.num_modules
         # ... and a load-balancing term on the posterior's batch module usage (usage_weight; not in the paper):
         # at kl_weight 1 the selections of vim4st1 / vim4st1h went to a single module (perplexity 1.01)
         "vim4bal": ("random_walk", ["model.selection_bound=5", "model.candidate_keys=state", "model.usage_weight=20"]),
+        # Figure 3 and Figure 2 (right) at the vim4bal recipe: 2 and 5 modules with vim2eq / vim5eq's equal
+        # transition parameter count (the load-balancing term is the same KL to uniform usage over M modules)
+        "vim2bal": ("random_walk", ["model.num_modules=2", "model.module_hidden=[96,96,96]", "model.selection_bound=5",
+                                    "model.candidate_keys=state", "model.usage_weight=20"]),
+        "vim5bal": ("random_walk", ["model.num_modules=5", "model.module_hidden=[56,56,56]", "model.selection_bound=5",
+                                    "model.candidate_keys=state", "model.usage_weight=20"]),
         "vim4balh": ("random_walk", ["model.selection_bound=5", "model.candidate_keys=state", "model.usage_weight=20",
                                      "model.hard_train=true"]),
         "vim4bal_s1": ("random_walk", ["model.selection_bound=5", "model.candidate_keys=state", "model.usage_weight=20",

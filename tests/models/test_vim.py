@@ -6,7 +6,8 @@ from torch.distributions import Categorical, Normal, kl_divergence
 
 from slotvideo.data.batch import Batch
 from slotvideo.errors import ConfigError, ShapeError
-from slotvideo.models.vim import (VIM, KeyQuerySelection, kl_terms, mask_centroids, module_perplexity,
+from slotvideo.metrics import mask_centroids
+from slotvideo.models.vim import (VIM, KeyQuerySelection, kl_terms, module_perplexity,
                                   object_centroids, usage_imbalance)
 from slotvideo.models.vim_baselines import RIM, SCOFF
 from slotvideo.nn.decoders import Decoded
@@ -212,13 +213,6 @@ def test_rollout_segment_replay():
     assert replay.recon.shape == (2, 5, 3, 8, 8)
     metrics = model.evaluate_batch(Batch({"video": video(), "segmentation": torch.randint(0, 3, (2, 4, 8, 8))}))
     assert set(metrics) == {"mse", "nll", "kl_z", "kl_r", "fg_ari"} and all(v.shape == (2,) for v in metrics.values())
-
-
-def test_mask_centroids():
-    masks = torch.zeros(1, 2, 5, 6)
-    masks[0, 0, 1, 2] = 1.0
-    masks[0, 1, 3:5, 4] = 0.5
-    torch.testing.assert_close(mask_centroids(masks), torch.tensor([[[1.0, 2.0], [3.5, 4.0]]]))
 
 
 def test_object_centroids_ignore_the_black_background_a_slot_owns():

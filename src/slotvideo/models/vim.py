@@ -44,6 +44,7 @@ from torch import Tensor, nn
 from slotvideo.data.batch import Batch
 from slotvideo.errors import ConfigError, ShapeError, check_range, check_shape
 from slotvideo.metrics.ari import fg_ari
+from slotvideo.metrics.centroids import mask_centroids
 from slotvideo.metrics.image import mse
 from slotvideo.models.base import Output, VideoModel
 from slotvideo.nn.decoders import Decoded, SpatialBroadcastDecoder
@@ -498,12 +499,3 @@ def object_centroids(decoded: Decoded) -> Tensor:
     background arbitrarily), which pulls a ball's centroid ~3 px towards the middle of a 16x16 frame; weighting
     by drawn brightness leaves only the ball (0.1 px median error on first frames of a trained model)."""
     return mask_centroids(decoded.masks * decoded.rgb.clamp(0, 1).sum(-3))
-
-
-def mask_centroids(masks: Tensor) -> Tensor:
-    """Mask-weighted mean pixel position ``[..., K, 2]`` (row, col) of soft masks ``[..., K, H, W]`` (5.1)."""
-    sizes = check_shape(masks, "... K H W", "masks")
-    rows = torch.arange(sizes["H"], dtype=masks.dtype, device=masks.device)
-    cols = torch.arange(sizes["W"], dtype=masks.dtype, device=masks.device)
-    total = masks.sum((-1, -2)).clamp_min(1e-8)
-    return torch.stack([(masks.sum(-1) * rows).sum(-1) / total, (masks.sum(-2) * cols).sum(-1) / total], -1)
