@@ -2,8 +2,11 @@
 
     python benchmarks/vim_modules.py                  # train (or reuse) vim1, vim2eq, vim4, vim5eq; score; write docs
     python benchmarks/vim_modules.py --run-dir runs/vim_bench --num 256
+    python benchmarks/vim_modules.py --recipe bal --run-dir runs/vim_fig3 --steps 9000   # vim1bal .. vim5bal
 
-Every model has 4 slots; the module banks hold 51.4k (1 module of width 144), 50.2k (2 of 96), 50.6k
+``--recipe first`` trains the plain configuration (sections 3.1-3.3 as written); ``--recipe bal`` the
+recipe under which the modules learn the four moves (``vim4bal``: bounded selection logits, keys from the
+candidate states, a load-balancing term; Experiment 1). Every model has 4 slots; the module banks hold 51.4k (1 module of width 144), 50.2k (2 of 96), 50.6k
 (4 of 64) and 50.8k (5 of 56) parameters (``RUNS`` in ``benchmarks/vim_common.py``). Scored on 10-frame
 held-out Random Walk sequences through the inference model (posterior, hard module selections): the
 reconstruction MSE of every frame and the KL of every transition (Gaussian + module KL), i.e. Figure 3's
@@ -25,7 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._results import command, machine, write_section  # noqa: E402
 from benchmarks.vim_common import DATA_PARAMS, IMG, STEPS, load, test_batches, train_run  # noqa: E402
 
-ROWS = {"vim1": "1 module", "vim2eq": "2 modules", "vim4": "4 modules", "vim5eq": "5 modules"}
+#: recipe -> run of ``RUNS`` -> row label; the first run of each recipe is the 1-module model
+RECIPES = {"first": {"vim1": "1 module", "vim2eq": "2 modules", "vim4": "4 modules", "vim5eq": "5 modules"},
+           "bal": {"vim1bal": "1 module", "vim2bal": "2 modules", "vim4bal": "4 modules", "vim5bal": "5 modules"}}
 FRAMES = 10
 
 
@@ -41,7 +46,7 @@ def curves(model, num: int) -> tuple[np.ndarray, np.ndarray]:
     return torch.cat(errors).numpy(), torch.cat(kls).numpy()
 
 
-def figure(results: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:
+def figure(results: dict[str, tuple[np.ndarray, np.ndarray]], rows: dict[str, str], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -49,8 +54,8 @@ def figure(results: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Non
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3))
     for name, (err, kl) in results.items():
-        left.plot(range(FRAMES), 1e3 * err.mean(0), marker="o", label=ROWS[name])
-        right.plot(range(1, FRAMES), kl.mean(0), marker="o", label=ROWS[name])
+        left.plot(range(FRAMES), 1e3 * err.mean(0), marker="o", label=rows[name])
+        right.plot(range(1, FRAMES), kl.mean(0), marker="o", label=rows[name])
     left.set(xlabel="frame", ylabel="MSE x 1e-3", title="reconstruction")
     right.set(xlabel="transition", ylabel="nats", title="KL (Gaussian + module)")
     left.legend(fontsize=7)
@@ -65,25 +70,30 @@ def main() -> int:
     parser.add_argument("--run-dir", type=Path, default=Path("runs/vim_bench"))
     parser.add_argument("--num", type=int, default=256, help="test videos scored")
     parser.add_argument("--steps", type=int, default=STEPS, help="training steps per model")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="first", help="which runs (see above)")
     parser.add_argument("--no-write", action="store_true", help="print, do not touch docs/")
     args = parser.parse_args()
 
     torch.manual_seed(0)
-    results = {name: curves(load(train_run(name, args.run_dir, args.steps)), args.num) for name in ROWS}
+    rows = RECIPES[args.recipe]
+    results = {name: curves(load(train_run(name, args.run_dir, args.steps)), args.num) for name in rows}
     mean_se = {name: (err.mean(1).mean(), err.mean(1).std() / len(err) ** 0.5) for name, (err, _) in results.items()}
-    lines = [f"| {ROWS[n]} | {1e3 * m:.2f} +- {1e3 * s:.2f} | {results[n][1].sum(1).mean():.1f} | "
+    lines = [f"| {rows[n]} (`{n}`) | {1e3 * m:.2f} +- {1e3 * s:.2f} | {results[n][1].sum(1).mean():.1f} | "
              + " ".join(f"{1e3 * e:.1f}" for e in results[n][0].mean(0)) + " |" for n, (m, s) in mean_se.items()]
-    one, one_se = mean_se["vim1"]
-    met = all(one - m > 2 * np.hypot(one_se, s) for n, (m, s) in mean_se.items() if n != "vim1")
+    single = next(iter(rows))
+    one, one_se = mean_se[single]
+    met = all(one - m > 2 * np.hypot(one_se, s) for n, (m, s) in mean_se.items() if n != single)
+    section = "vim_modules" if args.recipe == "first" else f"vim_modules_{args.recipe}"
+    image = f"vim_num_modules{'' if args.recipe == 'first' else '_' + args.recipe}.png"
     text = "\n".join([
-        "## VIM: number of modules (Figure 3)",
+        f"## VIM: number of modules (Figure 3), recipe `{args.recipe}`",
         "",
         f"`{command()}` on {machine()}.",
         "",
-        f"Random Walk at half scale (16x16, 3 balls), 4 slots, {args.steps} training steps per model (budget in "
+        f"Random Walk at half scale (16x16, 3 balls), 4 slots, {args.steps} training steps per model (recipe and budget in "
         "`benchmarks/vim_common.py`), module banks of equal size (~50k parameters). Inference model on "
         f"{args.num} held-out {FRAMES}-frame sequences: mean MSE over the frames (mean +- standard error over "
-        "videos), KL summed over the 9 transitions, and the MSE of each frame; plot in `docs/img/vim_num_modules.png`.",
+        "videos), KL summed over the 9 transitions, and the MSE of each frame; plot in `docs/img/{image}`.",
         "",
         "| modules | MSE (x1e-3) | KL (nats) | MSE per frame 0..9 (x1e-3) |",
         "|---|---|---|---|",
@@ -93,8 +103,8 @@ def main() -> int:
     ])
     print(text)
     if not args.no_write:
-        figure(results, IMG / "vim_num_modules.png")
-        write_section("vim_modules", text)
+        figure(results, rows, IMG / image)
+        write_section(section, text)
     return 0
 
 
