@@ -57,7 +57,7 @@ from slotvideo.errors import ConfigError, DataError, ShapeError, check_range, ch
 from slotvideo.models.aloe_masking import SCHEMES, check_scheme, sample_masks
 from slotvideo.models.base import Output, ParamGroup, VideoModel
 from slotvideo.models.monet import Monet
-from slotvideo.models.reasoning_task import (TASKS, MixedLogits, ReasoningTask, choice_pairs,
+from slotvideo.models.reasoning_task import (MixedLogits, ReasoningTask, TaskConfig, choice_pairs,
                                              expected_grid_distance, output_logits, scatter_pairs, select_rows)
 from slotvideo.models.mask_objects import FEATURES as MASK_FEATURES
 from slotvideo.models.mask_objects import mask_objects
@@ -137,11 +137,8 @@ class Aloe(ReasoningTask, VideoModel):
     Task loss and evaluation metrics come from :class:`~slotvideo.models.reasoning_task.ReasoningTask`."""
 
     @dataclass
-    class Config:
-        task: str = field(default="clevrer", metadata={"choices": TASKS})
-        num_answers: int = field(default=22, metadata={"min": 2})     # descriptive answers (id 0 = padding)
-        num_classes: int = field(default=36, metadata={"min": 2})     # CATER grid cells
-        vocab_size: int = field(default=128, metadata={"min": 2})     # > the largest question/choice word id
+    class Config(TaskConfig):
+        # task, num_answers, num_classes, vocab_size, l1_weight: TaskConfig
         # object front-end
         frontend: str = field(default="monet", metadata={"choices": FRONTENDS})
         frontend_checkpoint: str = ""       # a MONet / slot-model run dir or .ckpt; "" trains a MONet alongside
@@ -180,7 +177,6 @@ class Aloe(ReasoningTask, VideoModel):
         # batches (A.3)
         unsupervised_fraction: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0})
         label_fraction: float = field(default=1.0, metadata={"min": 0.0, "max": 1.0})
-        l1_weight: float = field(default=0.0, metadata={"min": 0.0})       # CATER grid-distance loss
 
     def __init__(self, cfg: "Aloe.Config | None" = None) -> None:
         super().__init__()

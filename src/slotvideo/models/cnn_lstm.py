@@ -35,7 +35,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from slotvideo.data.batch import Batch
 from slotvideo.errors import ConfigError, DataError, check_shape, check_token_ids
 from slotvideo.models.base import Output, VideoModel
-from slotvideo.models.reasoning_task import (TASKS, MixedLogits, ReasoningTask, choice_pairs,
+from slotvideo.models.reasoning_task import (TASKS, MixedLogits, ReasoningTask, TaskConfig, choice_pairs,
                                              output_logits, scatter_pairs)
 from slotvideo.nn.encoders import ResNet
 from slotvideo.nn.mlp import MLP
@@ -66,11 +66,8 @@ class CnnLstm(ReasoningTask, VideoModel):
     """Per-frame CNN + frame LSTM, question (and choice) LSTMs, MLP heads; tasks as Aloe."""
 
     @dataclass
-    class Config:
-        task: str = field(default="clevrer", metadata={"choices": TASKS})
-        num_answers: int = field(default=22, metadata={"min": 2})     # descriptive answers (id 0 = padding)
-        num_classes: int = field(default=36, metadata={"min": 2})     # CATER grid cells
-        vocab_size: int = field(default=128, metadata={"min": 2})     # > the largest question/choice word id
+    class Config(TaskConfig):
+        # task, num_answers, num_classes, vocab_size, l1_weight: TaskConfig
         resolution: int = field(default=64, metadata={"min": 4})      # frames are resized to this when read from files
         cnn_channels: list[int] = field(default_factory=lambda: [32, 64, 64])   # ResNet stages, stride 2 each
         cnn_norm: str = field(default="group", metadata={"choices": ("group", "batch", "layer", "none")})
@@ -79,7 +76,6 @@ class CnnLstm(ReasoningTask, VideoModel):
         text_hidden: int = field(default=128, metadata={"min": 1})    # question / choice LSTM width
         lstm_layers: int = field(default=1, metadata={"min": 1})
         head_hidden: int = field(default=128, metadata={"min": 1})
-        l1_weight: float = field(default=0.0, metadata={"min": 0.0})  # CATER grid-distance loss
 
     def __init__(self, cfg: "CnnLstm.Config | None" = None) -> None:
         super().__init__()

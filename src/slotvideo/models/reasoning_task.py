@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import torch
@@ -121,6 +122,18 @@ def expected_grid_distance(logits: Tensor, labels: Tensor) -> Tensor:
     true_r, true_c = class_to_cell(labels, side)
     dist = (rows[None] - true_r[:, None]).abs() + (cols[None] - true_c[:, None]).abs()
     return (logits.softmax(-1) * dist.to(logits.dtype)).sum(-1)
+
+
+@dataclass
+class TaskConfig:
+    """The config keys of the reasoning tasks, shared by every model that mixes in :class:`ReasoningTask`:
+    its ``Config`` subclasses this one."""
+
+    task: str = field(default="clevrer", metadata={"choices": TASKS})
+    num_answers: int = field(default=22, metadata={"min": 2})     # descriptive answers (id 0 = padding)
+    num_classes: int = field(default=36, metadata={"min": 2})     # CATER grid cells
+    vocab_size: int = field(default=128, metadata={"min": 2})     # > the largest question/choice word id
+    l1_weight: float = field(default=0.0, metadata={"min": 0.0})  # CATER grid-distance loss
 
 
 class ReasoningTask:
