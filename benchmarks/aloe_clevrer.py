@@ -227,7 +227,6 @@ def main() -> int:
                   args.masking_grid) for loss in args.masking_losses for scheme in SCHEMES]
     results = work / "results.json"
     for name, config, switches, fraction in runs:
-        t = time.time()
         kept = json.loads(results.read_text()).get(name) if results.exists() else None
         if kept and kept["steps"] == args.aloe_steps and finished_steps(work / "runs" / name)[0] >= args.aloe_steps:
             print(name, "already trained and scored: kept", flush=True)
@@ -237,6 +236,7 @@ def main() -> int:
             extra += frozen
         run = train_run(config, name, work, args.aloe_steps,
                         data + [f"train.ckpt_every={min(200, args.aloe_steps)}", *extra, *switches])
+        t = time.time()
         row = {**score(run), "steps": args.aloe_steps, "train_s": round(finished_steps(run)[1], 1),
                "score_s": round(time.time() - t, 1), "command": command()}
         save_row(results, name, row)
