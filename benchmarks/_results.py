@@ -64,6 +64,13 @@ def write_section(name: str, markdown: str, path: Path = RESULTS) -> None:
     tmp.replace(path)
 
 
+def publish(name: str, markdown: str, write: bool = True) -> None:
+    """Print a benchmark's section and, unless ``write`` is false (``--no-write``), put it in results.md."""
+    print(markdown)
+    if write:
+        write_section(name, markdown)
+
+
 def fmt(v) -> str:
     """A table cell: 3 decimals, ``-`` for a missing or NaN value."""
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"

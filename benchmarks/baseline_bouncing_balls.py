@@ -20,7 +20,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._results import command, git_commit, machine, write_section  # noqa: E402
+from benchmarks._results import command, git_commit, machine, publish  # noqa: E402
 
 TARGET_FG_ARI = 0.85
 
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     result = quickstart(args.minutes, args.out, overrides=[f"seed={args.seed}", *args.overrides],
                         overwrite=True, progress=False)
-    test = evaluate_run(result["run_dir"], [f"data.val.split=test", f"data.val.num={args.eval_num}"],
+    test = evaluate_run(result["run_dir"], ["data.val.split=test", f"data.val.num={args.eval_num}"],
                         device="cpu", write=False)
     cfg = (Path(result["run_dir"]) / "config.yaml").read_text()
     from omegaconf import OmegaConf
@@ -79,9 +79,7 @@ Target FG-ARI >= {TARGET_FG_ARI}: **{'met' if met else 'missed'}**.
   commit {git_commit()}
 - command: `{command()}`
 """
-    print(md)
-    if not args.no_write:
-        write_section("baseline", md)
+    publish("baseline", md, write=not args.no_write)
     return 0
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._results import command, git_commit, machine, write_section  # noqa: E402
+from benchmarks._results import command, git_commit, machine, publish  # noqa: E402
 from slotvideo.data import cater, clevrer, kinetics  # noqa: E402,F401  (importing registers the datasets)
 from slotvideo.data.fixtures import write_clevrer, write_kinetics  # noqa: E402
 from slotvideo.data.generated import open_dataset  # noqa: E402
@@ -104,9 +104,7 @@ Writing the fixtures took {write_s:.1f} s. Without a cache, proposal masks are p
 RLE-decoded on every read; with `cache_dir` the whole video's segmentation is stored once (int16,
 memory-mapped) and clips index into it. Random clips cache the full resized video, hence the longer fill.
 """
-    print(md)
-    if not args.no_write:
-        write_section("io-datasets", md)
+    publish("io-datasets", md, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks._results import command, git_commit, machine, write_section  # noqa: E402
+from benchmarks._results import command, git_commit, machine, publish  # noqa: E402
 from slotvideo.data.frame_cache import FrameCache  # noqa: E402
 from slotvideo.data.video_io import read_video, write_video  # noqa: E402
 
@@ -108,9 +108,7 @@ random clips of {CLIP['num_frames']} frames at stride {CLIP['stride']} resized t
 Writing the videos took {write_s:.1f} s; building the cache (full videos resized to 64x64,
 {args.workers} worker processes) took {build_s:.1f} s and {cache_mb:.1f} MiB of disk.
 """
-    print(md)
-    if not args.no_write:
-        write_section("io", md)
+    publish("io", md, write=not args.no_write)
 
 
 if __name__ == "__main__":

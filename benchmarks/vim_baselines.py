@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._results import command, machine, write_section  # noqa: E402
+from benchmarks._results import command, machine, publish  # noqa: E402
 from benchmarks.vim_common import DATA_PARAMS, STEPS, VIM_RUNS, load, test_batches, train_run, weights_step  # noqa: E402
 
 ROWS = {"rim": "RIM (teacher forcing)", "scoff": "SCOFF (teacher forcing)"}
@@ -78,9 +78,7 @@ def main() -> int:
         "",
         f"Bar (VIM better than both): **{'met' if met else 'missed'}**.",
     ])
-    print(text)
-    if not args.no_write:
-        write_section("vim_baselines", text)
+    publish("vim_baselines", text, write=not args.no_write)
     return 0
 
 

@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._results import command, machine, write_section  # noqa: E402
+from benchmarks._results import command, machine, publish  # noqa: E402
 from benchmarks.vim_common import (DATA_PARAMS, STEPS, VIM_RUNS, gather_slots, load,  # noqa: E402
                                    match_slots, test_batches, train_run, weights_step)
 from slotvideo.models.vim import object_centroids  # noqa: E402
@@ -87,9 +87,7 @@ def main() -> int:
          if others else f"Bar, first half (error falls over the iterations): **{'met' if falls else 'missed'}**; the "
          "second half (ending below the monolithic model) needs a one-module run beside it (`--runs <vim> vim1`)."),
     ])
-    print(text)
-    if not args.no_write:
-        write_section("vim_composition", text)
+    publish("vim_composition", text, write=not args.no_write)
     return 0
 
 

@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._results import command, machine, write_section  # noqa: E402
+from benchmarks._results import command, machine, publish  # noqa: E402
 from benchmarks.vim_common import DATA_PARAMS, IMG, STEPS, load, test_batches, train_run  # noqa: E402
 
 #: recipe -> run of ``RUNS`` -> row label; the first run of each recipe is the 1-module model
@@ -101,10 +101,9 @@ def main() -> int:
         "",
         f"Bar (the 1-module model clearly worse than 2, 4 and 5 modules): **{'met' if met else 'missed'}**.",
     ])
-    print(text)
+    publish(section, text, write=not args.no_write)
     if not args.no_write:
         figure(results, rows, IMG / image)
-        write_section(section, text)
     return 0
 
 

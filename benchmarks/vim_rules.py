@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._results import command, machine, write_section  # noqa: E402
+from benchmarks._results import command, machine, publish  # noqa: E402
 from benchmarks.vim_common import (DATA_PARAMS, IMG, MOVE_NAMES, STEPS, VIM_RUNS, direction_scores, load,  # noqa: E402
                                    gather_slots, match_slots, match_slots_to_balls, module_histogram, test_batches, train_run,
                                    weights_step)
@@ -160,9 +160,7 @@ def main() -> int:
         "",
         "![module histograms](img/vim_rules_hist.png) ![modules applied to one slot](img/vim_modules.png)",
     ])
-    print(text)
-    if not args.no_write:
-        write_section("vim_rules", text)
+    publish("vim_rules", text, write=not args.no_write)
     return 0
 
 

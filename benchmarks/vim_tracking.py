@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._results import command, machine, write_section  # noqa: E402
+from benchmarks._results import command, machine, publish  # noqa: E402
 from benchmarks.vim_common import DATA_PARAMS, load, test_batches, weights_step  # noqa: E402
 from slotvideo.metrics.ari import fg_ari  # noqa: E402
 
@@ -103,9 +103,7 @@ def main() -> int:
             steps[label] = step
             print(label, {k: [round(x, 4) for x in v] for k, v in rows[label].items()}, flush=True)
     text = render(rows, steps, args.num, frozenset(forced))
-    print(text)
-    if not args.no_write:
-        write_section("vim_tracking", text)
+    publish("vim_tracking", text, write=not args.no_write)
     return 0
 
 

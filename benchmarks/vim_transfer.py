@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._results import command, machine, write_section  # noqa: E402
+from benchmarks._results import command, machine, publish  # noqa: E402
 from benchmarks.vim_common import (DATA_PARAMS, VIM_RUNS, gather_slots, load, match_slots,  # noqa: E402
                                    test_batches, train_run, weights_step)
 from slotvideo.data.generated import composite, coverage  # noqa: E402
@@ -91,9 +91,7 @@ def main() -> int:
         "| transferred | " + " | ".join(f"{e:.2f}" for e in moved) + " |",
         "| no motion | " + " | ".join(f"{e:.2f}" for e in still) + " |",
     ])
-    print(text)
-    if not args.no_write:
-        write_section("vim_transfer", text)
+    publish("vim_transfer", text, write=not args.no_write)
     return 0
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._results import command, git_commit, machine, write_section  # noqa: E402
+from benchmarks._results import command, git_commit, machine, publish  # noqa: E402
 
 
 def finished_steps(run: Path) -> tuple[int, float, list[dict]]:
@@ -106,9 +106,7 @@ def main() -> int:
         *curve_lines,
         *([""] + verdicts if verdicts else []),
     ])
-    print(text)
-    if not args.no_write:
-        write_section(args.section, text)
+    publish(args.section, text, write=not args.no_write)
     return 0
 
 
