@@ -104,7 +104,7 @@ def main() -> int:
         f"Random Walk at half scale (16x16, 3 balls), 4 slots, {args.steps} training steps per model (recipe and budget in "
         "`benchmarks/vim_common.py`), module banks of equal size (~50k parameters). Inference model on "
         f"{args.num} held-out {FRAMES}-frame sequences: mean MSE over the frames (mean +- standard error over "
-        "videos), KL summed over the 9 transitions (the same), and the MSE of each frame; plot in `docs/img/{image}`.",
+        f"videos), KL summed over the 9 transitions (the same), and the MSE of each frame; plot in `docs/img/{image}`.",
         "",
         "| modules | MSE (x1e-3) | KL (nats) | MSE per frame 0..9 (x1e-3) |",
         "|---|---|---|---|",
