@@ -284,10 +284,10 @@ def main() -> int:
     work = Path(args.work).resolve()
     frozen = GROUND_TRUTH_OBJECTS if args.frontend == "masks" else []
     if args.frontend != "masks" and any(on_frontend(n) for n in args.variants):
-        config, run_name = FRONTENDS[args.frontend]
+        config, front_run = FRONTENDS[args.frontend]
         steps = {"monet": args.monet_steps, "slots": args.slots_steps}[args.frontend]
         extra = [f"model.frames_per_video={args.monet_frames}"] if args.frontend == "monet" else []
-        front = train_run(config, run_name, work, steps,
+        front = train_run(config, front_run, work, steps,
                           data(args.videos) + [f"train.ckpt_every={min(250, steps)}", *extra])
         frozen = [f"model.frontend={args.frontend}", f"model.frontend_checkpoint={front}", "model.monet={}",
                   "model.monet_pretrain_steps=0"]
