@@ -48,6 +48,16 @@ CPU_OVERRIDES = [
     "model.curriculum_max=5", "train.eval_every=1000", "train.ckpt_every=250", "train.media_every=1000",
     "train.log_every=25", "data.batch_size=16", "optim.main.lr=1e-3",
 ]
+
+def equal_bank(modules: int) -> list[str]:
+    """A module bank of ``modules`` modules with the 4-module bank's transition parameter count (50.6k): width
+    144 for 1 module (51.4k), 96 for 2 (50.2k), 56 for 5 (50.8k)."""
+    width = {1: 144, 2: 96, 5: 56}[modules]
+    return [f"model.num_modules={modules}", f"model.module_hidden=[{width},{width},{width}]"]
+
+
+#: the recipe under which the modules learn the moves (``vim4bal``; see the comments of ``RUNS``)
+BAL = ["model.selection_bound=5", "model.candidate_keys=state", "model.usage_weight=20"]
 # name -> (config file, extra overrides): the runs the benchmarks share
 RUNS = {"vim4": ("random_walk", []), "vim5": ("random_walk", ["model.num_modules=5"]),
         # sigma 0.5 weakens the likelihood 25x against the KL terms; kl_weight 0.04 restores sigma 0.1's balance
@@ -66,27 +76,20 @@ RUNS = {"vim4": ("random_walk", []), "vim5": ("random_walk", ["model.num_modules
         "vim4st1h": ("random_walk", ["model.selection_bound=5", "model.candidate_keys=state", "model.hard_train=true"]),
         # ... and a load-balancing term on the posterior's batch module usage (usage_weight; not in the paper):
         # at kl_weight 1 the selections of vim4st1 / vim4st1h went to a single module (perplexity 1.01)
-        "vim4bal": ("random_walk", ["model.selection_bound=5", "model.candidate_keys=state", "model.usage_weight=20"]),
+        "vim4bal": ("random_walk", BAL),
         # Figure 3 and Figure 2 (right) at the vim4bal recipe: 2 and 5 modules with vim2eq / vim5eq's equal
         # transition parameter count (the load-balancing term is the same KL to uniform usage over M modules)
-        "vim2bal": ("random_walk", ["model.num_modules=2", "model.module_hidden=[96,96,96]", "model.selection_bound=5",
-                                    "model.candidate_keys=state", "model.usage_weight=20"]),
-        "vim5bal": ("random_walk", ["model.num_modules=5", "model.module_hidden=[56,56,56]", "model.selection_bound=5",
-                                    "model.candidate_keys=state", "model.usage_weight=20"]),
-        "vim4balh": ("random_walk", ["model.selection_bound=5", "model.candidate_keys=state", "model.usage_weight=20",
-                                     "model.hard_train=true"]),
-        "vim4bal_s1": ("random_walk", ["model.selection_bound=5", "model.candidate_keys=state", "model.usage_weight=20",
-                                       "seed=1"]),
+        "vim2bal": ("random_walk", [*equal_bank(2), *BAL]),
+        "vim5bal": ("random_walk", [*equal_bank(5), *BAL]),
+        "vim4balh": ("random_walk", [*BAL, "model.hard_train=true"]),
+        "vim4bal_s1": ("random_walk", [*BAL, "seed=1"]),
         # the monolithic counterpart of vim4bal (the composition experiment's baseline, 5.2): one module of width 144, as vim1
-        "vim1bal": ("random_walk", ["model.num_modules=1", "model.module_hidden=[144,144,144]",
-                                    "model.selection_bound=5", "model.candidate_keys=state", "model.usage_weight=20"]),
+        "vim1bal": ("random_walk", [*equal_bank(1), *BAL]),
         "scoff": ("scoff", []), "rim": ("rim", []),
-        # monolithic VIM (Figure 3 / 5.2 baseline) with the 4-module bank's parameter count (50.6k): one
-        # module of width 144 (51.4k) instead of four of width 64
-        "vim1": ("random_walk", ["model.num_modules=1", "model.module_hidden=[144,144,144]"]),
-        # Figure 3: 2 and 5 modules with the same transition parameter count (50.2k and 50.8k)
-        "vim2eq": ("random_walk", ["model.num_modules=2", "model.module_hidden=[96,96,96]"]),
-        "vim5eq": ("random_walk", ["model.num_modules=5", "model.module_hidden=[56,56,56]"])}
+        # monolithic VIM (Figure 3 / 5.2 baseline) and Figure 3's 2 and 5 modules, with the 4-module bank's
+        # parameter count
+        "vim1": ("random_walk", equal_bank(1)), "vim2eq": ("random_walk", equal_bank(2)),
+        "vim5eq": ("random_walk", equal_bank(5))}
 # name -> (parent run, step): runs that continue a parent's checkpoint at ``step`` with their own overrides
 # (same data order and optimizer state up to there; only the objective changes)
 BRANCHES = {

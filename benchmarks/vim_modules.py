@@ -94,8 +94,8 @@ def main() -> int:
              + " ".join(f"{1e3 * e:.1f}" for e in results[n][0].mean(0)) + " |" for n, (m, s) in mse.items()]
     single = next(iter(rows))
     met, met_kl = clearly_worst(mse, single), clearly_worst(kl, single)
-    section = "vim_modules" if args.recipe == "first" else f"vim_modules_{args.recipe}"
-    image = f"vim_num_modules{'' if args.recipe == 'first' else '_' + args.recipe}.png"
+    suffix = "" if args.recipe == "first" else f"_{args.recipe}"   # the first recipe keeps the original names
+    section, image = f"vim_modules{suffix}", f"vim_num_modules{suffix}.png"
     text = "\n".join([
         f"## VIM: number of modules (Figure 3), recipe `{args.recipe}`",
         "",

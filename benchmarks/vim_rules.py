@@ -118,9 +118,9 @@ def main() -> int:
         hists[f"{name}: {model.cfg.num_modules} modules"] = hist
         best, share = direction_scores(hist)
         usage = hist.sum(0) / hist.sum()
-        met = min(share) >= 0.9 and len(set(best)) == 4
-        if model.cfg.num_modules > 4:  # ... and the spare modules (almost) never selected
-            met = met and all(usage[m] <= IDLE for m in range(model.cfg.num_modules) if m not in best)
+        # four different modules, >= 90% each, and the spare modules (if any) (almost) never selected
+        met = (min(share) >= 0.9 and len(set(best)) == 4
+               and all(usage[m] <= IDLE for m in range(model.cfg.num_modules) if m not in best))
         shift = module_displacements(model, test_batches("random-walk", DATA_PARAMS, min(args.num, 64), 32))
         lines.append(f"| `{name}` | {model.cfg.num_modules} | {weights_step(run)} | "
                      + "; ".join(f"{MOVE_NAMES[d]}: m{best[d]} {share[d]:.1%}" for d in range(4)) + " | "
