@@ -53,12 +53,12 @@ def mask_objects(video: Tensor, segmentation: Tensor, num_objects: int) -> Tenso
     rows = torch.linspace(-1.0, 1.0, h, device=video.device, dtype=video.dtype).view(h, 1).expand(h, w)
     cols = torch.linspace(-1.0, 1.0, w, device=video.device, dtype=video.dtype).view(1, w).expand(h, w)
 
-    def mean(values: Tensor) -> Tensor:                 # [H, W] or [B, T, H, W] -> per-object mean [B, T, K]
-        return (masks * values.unsqueeze(-3) if values.dim() == 4 else masks * values).sum((-2, -1)) / norm
+    def mean(values: Tensor) -> Tensor:                 # [H, W] -> per-object mean [B, T, K]
+        return (masks * values).sum((-2, -1)) / norm
 
     cy, cx = mean(rows), mean(cols)
     sy = (mean(rows ** 2) - cy ** 2).clamp(min=0.0).sqrt()
     sx = (mean(cols ** 2) - cx ** 2).clamp(min=0.0).sqrt()
-    rgb = torch.stack([mean(video[:, :, c] * 2.0 - 1.0) for c in range(3)], -1)              # [B, T, K, 3]
+    rgb = torch.einsum("btkhw,btchw->btkc", masks, video * 2.0 - 1.0) / norm.unsqueeze(-1)   # [B, T, K, 3]
     geometry = torch.stack([visible, area / (h * w), cy, cx, sy, sx], -1)
     return torch.cat([geometry, rgb], -1) * visible.unsqueeze(-1)
