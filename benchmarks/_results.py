@@ -41,10 +41,21 @@ def git_commit() -> str:
         return "unknown"
 
 
+def stamp() -> dict:
+    """What a cached row keeps of where it came from: the command and the commit that scored it."""
+    return {"command": command(), "commit": git_commit()}
+
+
 def provenance(rows: Iterable[dict]) -> list[str]:
-    """The lines under a section's title when its rows ran at different times: the machine, the commit, and
-    every distinct command that produced a row (each row keeps its ``command``), then a blank line."""
-    return [f"{machine()}; commit {git_commit()}; 1 torch thread per run, seed 0. The rows come from:", "",
+    """The lines under a section's title when its rows ran at different times: the machine, the commits that
+    scored the rows (rows cached before commits were kept say so) and the commit that drew the section, and
+    every distinct command that produced a row (each row keeps its :func:`stamp`), then a blank line."""
+    rows = list(rows)
+    commits = sorted({r["commit"] for r in rows if "commit" in r})
+    unknown = sum("commit" not in r for r in rows)
+    scored = ", ".join(commits + ([f"not recorded for {unknown}"] if unknown else []))
+    return [f"{machine()}; rows scored at commit {scored}; drawn at commit {git_commit()}; 1 torch thread per run, "
+            "seed 0. The rows come from:", "",
             *(f"    {c}" for c in sorted({r.get("command", "?") for r in rows})), ""]
 
 

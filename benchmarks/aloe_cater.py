@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks._clevrer import (GROUND_TRUTH_OBJECTS, load_run, reads_frozen_frontend, single_task,  # noqa: E402
                                 split_means, train_run)
-from benchmarks._results import command, fmt, provenance, write_section  # noqa: E402
+from benchmarks._results import stamp, fmt, provenance, write_section  # noqa: E402
 from benchmarks.aloe_clevrer import save_row  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 
@@ -303,7 +303,7 @@ def main() -> int:
         steps, train_s, _ = finished_steps(run)
         val, train = score(run, args.val_samples)
         row = {"val": val, "train_static": train, "steps": steps, "train_s": round(train_s, 1),
-               "score_s": round(time.time() - t, 1), "command": command()}
+               "score_s": round(time.time() - t, 1), **stamp()}
         save_row(results, key, row)
         print(key, json.dumps(row), flush=True)
     kept = json.loads(results.read_text()) if results.exists() else {}

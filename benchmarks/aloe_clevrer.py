@@ -27,7 +27,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks._results import command, provenance, write_section  # noqa: E402
+from benchmarks._results import stamp, provenance, write_section  # noqa: E402
 from benchmarks._clevrer import (GROUND_TRUTH_OBJECTS, TYPES, load_run, reads_frozen_frontend, score,  # noqa: E402
                                 single_task, train_run)
 from benchmarks._clevrer import answer_priors as clevrer_priors  # noqa: E402
@@ -238,7 +238,7 @@ def main() -> int:
                         data + [f"train.ckpt_every={min(200, args.aloe_steps)}", *extra, *switches])
         t = time.time()
         row = {**score(run), "steps": args.aloe_steps, "train_s": round(finished_steps(run)[1], 1),
-               "score_s": round(time.time() - t, 1), "command": command()}
+               "score_s": round(time.time() - t, 1), **stamp()}
         save_row(results, name, row)
         print(name, json.dumps(row), flush=True)
         if name == "aloe":

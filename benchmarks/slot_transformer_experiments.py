@@ -29,7 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks._clevrer import TYPES, answer_priors, load_run, score, single_task, split_means, train_run  # noqa: E402
-from benchmarks._results import command, fmt, provenance, write_section  # noqa: E402
+from benchmarks._results import stamp, fmt, provenance, write_section  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 
 SMALL = ["model.resolution=16", "data.params.size=[16,16]"]
@@ -109,7 +109,7 @@ def run(name: str, args: argparse.Namespace, work: Path) -> dict:
     loaded = load_run(run_dir)  # once for the three scorings below
     row = {"run": name, "dataset": dataset, "switches": switches, "videos": videos, "steps": steps,
            "train_s": round(train_s, 1),
-           "command": command(),
+           **stamp(),
            "train": split_means(*loaded, "train", args.train_samples),
            "heldout": split_means(*loaded, "val", args.train_samples)}
     if dataset == "clevrer":

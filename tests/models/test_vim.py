@@ -126,6 +126,19 @@ def test_usage_imbalance_is_the_kl_to_uniform_and_enters_the_loss():
     assert sum(p.grad.abs().sum() for p in balanced.selection.posterior_query.parameters()) > 0
 
 
+def test_usage_until_drops_the_balancing_term_from_that_step_on():
+    torch.manual_seed(0)
+    model = tiny(usage_weight=1e5, usage_until=10)
+    losses = []
+    for step in (9, 10):
+        model.on_step(step)
+        torch.manual_seed(5)
+        losses.append(model(Batch({"video": video()})))
+    before, after = losses
+    torch.testing.assert_close(before.loss - after.loss, 1e5 * after.terms["usage_imbalance"], rtol=1e-2, atol=1e-2)
+    assert after.terms["usage_imbalance"] > 0          # still reported, no longer trained on
+
+
 def test_module_perplexity_counts_the_modules_in_use():
     one_hot = torch.nn.functional.one_hot(torch.tensor([[0, 1], [2, 3]]), 4).float()
     torch.testing.assert_close(module_perplexity(one_hot), torch.tensor(4.0))

@@ -173,6 +173,9 @@ class VIM(VideoModel):
         # not in the paper: weight of usage_imbalance, KL(batch module usage || uniform) of the posterior
         # selection, a load-balancing term against every slot choosing the same module (0 = off)
         usage_weight: float = field(default=0.0, metadata={"min": 0.0})
+        # the load-balancing term applies only before this optimizer step (0 = at every step): it can keep the
+        # modules in use while they specialise, then let a superfluous module fall out of use (section 5.1)
+        usage_until: int = field(default=0, metadata={"min": 0})
         # training schedule (A.2), in optimizer steps
         pretrain_steps: int = field(default=0, metadata={"min": 0})
         curriculum_start: int = field(default=6, metadata={"min": 2})
@@ -198,6 +201,7 @@ class VIM(VideoModel):
         self.decoder = SpatialBroadcastDecoder(d, cfg.resolution, 3, list(cfg.decoder_channels), cfg.decoder_kernel,
                                                cfg.broadcast_resolution or None, final_kernel_size=cfg.decoder_kernel)
         self.stage_length: int | None = None     # frames per training clip at the current step; None = all
+        self.balancing = cfg.usage_weight > 0    # whether the load-balancing term applies at the current step
 
     @staticmethod
     def validate(cfg: "VIM.Config") -> None:
@@ -238,6 +242,7 @@ class VIM(VideoModel):
 
     def on_step(self, step: int) -> None:
         self.stage_length = self.curriculum_length(step)
+        self.balancing = self.cfg.usage_weight > 0 and (self.cfg.usage_until == 0 or step < self.cfg.usage_until)
 
     # ------------------------------------------------------------------ parts of the model
     def check_video(self, video: Tensor) -> None:
@@ -383,7 +388,7 @@ class VIM(VideoModel):
                  "frames": torch.tensor(float(video.shape[1]))}
         if inferred["selection"].numel():
             balance = usage_imbalance(inferred["usage"])
-            if self.cfg.usage_weight > 0:
+            if self.balancing:
                 loss = loss + self.cfg.usage_weight * balance
             terms["module_perplexity"] = module_perplexity(inferred["selection"].detach())
             terms["usage_imbalance"] = balance.detach()
