@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks._clevrer import (GROUND_TRUTH_OBJECTS, load_run, reads_frozen_frontend, single_task,  # noqa: E402
                                 split_means, train_run)
 from benchmarks._results import stamp, fmt, provenance, write_section  # noqa: E402
-from benchmarks.aloe_clevrer import save_row  # noqa: E402
+from benchmarks.aloe_clevrer import check_dataset, save_row  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 
 ALOE, CNN_LSTM = "configs/aloe/cater_mini.yaml", "configs/cnn_lstm/cater_mini.yaml"
@@ -282,6 +282,7 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     work = Path(args.work).resolve()
+    check_dataset(work / "cater.json", {"videos": args.videos})
     frozen = GROUND_TRUTH_OBJECTS if args.frontend == "masks" else []
     if args.frontend != "masks" and any(on_frontend(n) for n in args.variants):
         config, front_run = FRONTENDS[args.frontend]

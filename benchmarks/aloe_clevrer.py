@@ -59,6 +59,19 @@ KEYS = ["descriptive", "explanatory_per_question", "predictive_per_question", "c
         "counterfactual_per_option"]
 
 
+def check_dataset(results: Path, dataset: dict) -> None:
+    """The runs under one ``--work`` are trained on one dataset size: the first invocation records ``dataset``
+    in ``results`` (key ``dataset``), and a later one asking for another is refused, naming both: its runs
+    would be taken for the old ones (they share names) and its rows would mix with theirs."""
+    results.parent.mkdir(parents=True, exist_ok=True)
+    kept = json.loads(results.read_text()).get("dataset") if results.exists() else None
+    if kept is None:
+        save_row(results, "dataset", dataset)
+    elif kept != dataset:
+        raise SystemExit(f"{results}: the runs there were trained on {kept}, not {dataset}; "
+                         "use those sizes or another --work")
+
+
 def save_row(results: Path, name: str, row: dict) -> None:
     """Add ``row`` to ``results`` under an exclusive lock, atomically: invocations running at once (e.g. the two
     halves of the masking grid) each read and rewrite the file, and must not drop each other's rows."""
@@ -216,6 +229,8 @@ def main() -> int:
 
     data = data_for(args.videos)
     monet_videos = args.monet_videos or args.videos
+    results = work / "results.json"
+    check_dataset(results, {"videos": args.videos, "monet_videos": monet_videos})
     monet = train_run("configs/monet/clevrer_mini.yaml", "monet", work, args.monet_steps,
                       data_for(monet_videos) + [f"train.ckpt_every={min(250, args.monet_steps)}",
                               f"model.frames_per_video={args.monet_frames}"])
@@ -225,7 +240,6 @@ def main() -> int:
     if args.masking_grid is not None:  # Figure 4: every scheme x loss at one label fraction
         runs += [(f"mask_{scheme}_{loss}", ALOE, [f"model.masking={scheme}", f"model.aux_loss={loss}"],
                   args.masking_grid) for loss in args.masking_losses for scheme in SCHEMES]
-    results = work / "results.json"
     for name, config, switches, fraction in runs:
         kept = json.loads(results.read_text()).get(name) if results.exists() else None
         if kept and kept["steps"] == args.aloe_steps and finished_steps(work / "runs" / name)[0] >= args.aloe_steps:
@@ -243,7 +257,7 @@ def main() -> int:
         print(name, json.dumps(row), flush=True)
         if name == "aloe":
             attention_png(run, ROOT / "docs" / "img" / "aloe_attention.png")
-    rows = json.loads(results.read_text())
+    rows = {k: v for k, v in json.loads(results.read_text()).items() if k != "dataset"}
     monet_eval = monet_scores(monet)
     priors = answer_priors(work, data)
     monet_steps, monet_s, _ = finished_steps(monet)
