@@ -240,6 +240,8 @@ def test_bad_config_and_input():
         model(dim=15, num_heads=3, head_dim=5)
     with pytest.raises(ConfigError, match="frontend_checkpoint"):
         model(frontend="slots")
+    with pytest.raises(ConfigError, match="model.l1_weight is the CATER"):
+        model(l1_weight=1.0)                     # task clevrer: the grid-distance loss would be ignored
     with pytest.raises(ConfigError, match="needs videos of"):
         model(masking="infill_scene", target_frames=3, buffer_frames=1)(batch())
     with pytest.raises(ShapeError, match="vocab_size"):

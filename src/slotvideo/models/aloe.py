@@ -216,6 +216,7 @@ class Aloe(ReasoningTask, VideoModel):
     # ------------------------------------------------------------------ construction
     @staticmethod
     def validate(cfg: "Aloe.Config") -> None:
+        cfg.validate_task()
         check_scheme(cfg.masking, None, cfg.target_frames, cfg.buffer_frames, cfg.mask_prob, key="model.masking")
         head_dim = cfg.head_dim or cfg.dim // cfg.num_heads
         if not cfg.head_dim and cfg.dim % cfg.num_heads:

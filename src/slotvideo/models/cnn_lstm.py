@@ -35,7 +35,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from slotvideo.data.batch import Batch
 from slotvideo.errors import ConfigError, DataError, check_shape, check_token_ids
 from slotvideo.models.base import Output, VideoModel
-from slotvideo.models.reasoning_task import (TASKS, MixedLogits, ReasoningTask, TaskConfig, choice_pairs,
+from slotvideo.models.reasoning_task import (MixedLogits, ReasoningTask, TaskConfig, choice_pairs,
                                              output_logits, scatter_pairs)
 from slotvideo.nn.encoders import ResNet
 from slotvideo.nn.mlp import MLP
@@ -93,12 +93,9 @@ class CnnLstm(ReasoningTask, VideoModel):
 
     @staticmethod
     def validate(cfg: "CnnLstm.Config") -> None:
-        if cfg.task not in TASKS:
-            raise ConfigError(f"model.task must be one of {list(TASKS)}, got {cfg.task!r}")
+        cfg.validate_task()
         if not cfg.cnn_channels:
             raise ConfigError("model.cnn_channels must name at least one stage")
-        if cfg.l1_weight > 0 and cfg.task != "cater":
-            raise ConfigError("model.l1_weight is the CATER grid-distance loss; set model.task: cater or remove it")
 
     @classmethod
     def check_config(cls, model_cfg: "CnnLstm.Config", full_cfg: Any) -> None:

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from slotvideo.data.batch import Batch
-from slotvideo.errors import DataError, ShapeError, check_shape
+from slotvideo.errors import ConfigError, DataError, ShapeError, check_shape
 from slotvideo.metrics.cater import class_to_cell, grid_l1_distance, top_k_accuracy
 from slotvideo.metrics.clevrer import QUESTION_TYPES, padded_option_accuracy
 
@@ -134,6 +134,11 @@ class TaskConfig:
     num_classes: int = field(default=36, metadata={"min": 2})     # CATER grid cells
     vocab_size: int = field(default=128, metadata={"min": 2})     # > the largest question/choice word id
     l1_weight: float = field(default=0.0, metadata={"min": 0.0})  # CATER grid-distance loss
+
+    def validate_task(self) -> None:
+        """The cross-key checks of these fields (each field's own range is checked from its metadata)."""
+        if self.l1_weight > 0 and self.task != "cater":
+            raise ConfigError("model.l1_weight is the CATER grid-distance loss; set model.task: cater or remove it")
 
 
 class ReasoningTask:

@@ -256,8 +256,6 @@ class SlotTransformer(VideoModel):
                               f"({cfg.head_heads}) for question prediction")
         for c in cfg.object_slot_counts:
             check_range(c, "model.object_slot_counts[i]", low=1, high=cfg.num_slots, integer=True)
-        if cfg.task not in TASKS:
-            raise ConfigError(f"model.task must be one of {list(TASKS)}, got {cfg.task!r}")
 
     @classmethod
     def check_config(cls, model_cfg: "SlotTransformer.Config", full_cfg: Any) -> None:
