@@ -222,9 +222,9 @@ def mean_se(values: list[float], scale: float = 100.0) -> str:
 
 
 def table(results: list[dict[str, Any]], datasets: list[str]) -> str:
-    lines = ["| Dataset | Loss | Encoder | p_t MSE | p_t ARI | s_t MSE | s_t ARI | object separation | "
+    lines = ["| Dataset | Loss | Encoder | p_t MSE | p_t ARI | s_t MSE | s_t ARI | attention ARI | object separation | "
              "slot probe R^2 (untrained) | steps |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for ds in datasets:
         for loss, enc in ROWS:
             rows = [r for r in results if (r["job"].dataset, r["job"].loss, r["job"].encoder) == (ds, loss, enc)]
@@ -234,7 +234,7 @@ def table(results: list[dict[str, Any]], datasets: list[str]) -> str:
             ari = (lambda key: "*") if ds == "gridworld" else (lambda key: mean_se(get(key)))
             steps = sorted({r["steps"] for r in rows})
             lines.append(f"| {DATASETS[ds]} | {LOSS_NAMES[loss]} | {ENCODER_NAMES[enc]} | {mean_se(get('mse_pred'))} | "
-                         f"{ari('fg_ari_pred')} | {mean_se(get('mse_slots'))} | {ari('fg_ari_slots')} | "
+                         f"{ari('fg_ari_pred')} | {mean_se(get('mse_slots'))} | {ari('fg_ari_slots')} | {ari('fg_ari_attention')} | "
                          f"{mean_se(get('separation'), 1.0)} | {mean_se(get('probe_r2'), 1.0)} "
                          f"({mean_se(get('probe_r2_init'), 1.0)}) | {'/'.join(map(str, steps))} |")
     return "\n".join(lines)

@@ -8,6 +8,7 @@ import torch
 import slotvideo.models.setcon as setcon_module
 from slotvideo.data.batch import Batch
 from slotvideo.errors import ConfigError, ShapeError
+from slotvideo.metrics.ari import fg_ari
 from slotvideo.models.setcon import SetCon
 from slotvideo.registry import lookup
 
@@ -45,8 +46,14 @@ def test_shapes(variant):
     assert out.recon.shape == (B, T, 3, H, W)
     assert out.extra["predictions"].shape == (B, T - 2, K, D)
     assert ("contrastive" in out.terms) == (variant.get("loss") != "reconstruction")
+    torch.manual_seed(3)                              # the same initial slots for the gaussian variant below
     metrics = model.evaluate_batch(b)
     expected = {"mse_slots", "fg_ari_slots", "mse_pred", "fg_ari_pred"} | {f"mse_pred_{k}" for k in range(1, T - 1)}
+    if variant.get("encoder") != "fm_mlp":          # FM-MLP has no attention masks to score
+        expected.add("fg_ari_attention")
+        torch.manual_seed(3)
+        _, attention = model.encode(b.video)
+        torch.testing.assert_close(metrics["fg_ari_attention"], torch.nanmean(fg_ari(b.segmentation, attention), 1).float())
     assert set(metrics) == expected
     assert all(v.shape == (B,) for v in metrics.values())
     assert model.segment(b.video).shape == (B, T, K, H, W)

@@ -282,17 +282,21 @@ class SetCon(VideoModel):
     @torch.no_grad()
     def evaluate_batch(self, batch: Batch) -> dict[str, Tensor]:
         """Per-sample metrics ``[B]``: decoder MSE of ``s_t`` and of ``p_t`` (k = 1..eval_horizon steps ahead),
-        and FG-ARI (per frame, averaged) of the decoder's alpha masks when the batch has ground truth.
+        and FG-ARI (per frame, averaged) of the decoder's alpha masks when the batch has ground truth; with
+        the Slot Attention encoder also ``fg_ari_attention``, the FG-ARI of its attention masks (a diagnostic
+        beyond the paper: whether the slots bind to objects, whatever the evaluation decoder has learned).
 
         ``mse_pred``/``fg_ari_pred`` are the one-step predictions ``p_t`` of Table 1.
         """
         video = batch.video
-        slots, _ = self.encode(video)
+        slots, attention = self.encode(video)
         decoded = self.decode(slots)
         out = {"mse_slots": mse(to_unit(decoded.recon), video, reduction="none").mean(dim=1)}
         has_gt = "segmentation" in batch
         if has_gt:
             out["fg_ari_slots"] = nanmean(fg_ari(batch.segmentation, decoded.masks), dim=1)
+            if attention is not None:  # not in the paper: do the slots bind to objects, decoder aside?
+                out["fg_ari_attention"] = nanmean(fg_ari(batch.segmentation, attention), dim=1)
         for k, q in enumerate(self.predict(slots, self.cfg.eval_horizon), start=1):
             q, x = aligned(q, video, k)
             if not q.shape[1]:
