@@ -8,7 +8,9 @@ time as the model, so a decoder that lags behind a moving representation could e
 This script loads a SetCon run's last checkpoint, freezes everything but the evaluation decoder, and trains
 the decoder alone (Adam, ``--lr``, batch 32, 2 random frames per sequence per step, as the budget runs of
 ``setcon_table1.py``) on the run's training split, printing the held-out MSE and FG-ARI of ``s_t`` and
-``p_t`` every ``--every`` steps. Prints only: the numbers are quoted in docs/setcon.md with the command.
+``p_t`` every ``--every`` steps, and the FG-ARI of the model's own Slot Attention masks (fixed: the model
+is frozen), which says whether the slots bind to objects whatever a decoder reads from them. Prints only:
+the numbers are quoted in docs/setcon.md with the command.
 """
 from __future__ import annotations
 
@@ -30,8 +32,8 @@ def held_out(model, val_set) -> dict[str, float]:
     for batch in val_batches(val_set):
         for key, value in model.evaluate_batch(batch).items():
             scores.setdefault(key, []).append(value)
-    return {k: nanmean(torch.cat(scores[k])) for k in ("mse_slots", "fg_ari_slots", "mse_pred", "fg_ari_pred")
-            if k in scores}
+    return {k: nanmean(torch.cat(scores[k])) for k in ("mse_slots", "fg_ari_slots", "mse_pred", "fg_ari_pred",
+                                                        "fg_ari_attention") if k in scores}
 
 
 def main() -> int:
