@@ -9,7 +9,8 @@ This script loads a SetCon run's last checkpoint, freezes everything but the eva
 the decoder alone (Adam, ``--lr``, batch 32, 2 random frames per sequence per step, as the budget runs of
 ``setcon_table1.py``) on the run's training split, printing the held-out MSE and FG-ARI of ``s_t`` and
 ``p_t`` every ``--every`` steps, and the FG-ARI of the model's own Slot Attention masks (fixed: the model
-is frozen), which says whether the slots bind to objects whatever a decoder reads from them. Prints only:
+is frozen), which says whether the slots bind to objects whatever a decoder reads from them; first, which
+slot's attention wins on each ground-truth object's pixels. Prints only:
 the numbers are quoted in docs/setcon.md with the command.
 """
 from __future__ import annotations
@@ -36,6 +37,20 @@ def held_out(model, val_set) -> dict[str, float]:
                                                         "fg_ari_attention") if k in scores}
 
 
+@torch.no_grad()
+def attention_owners(model, val_set) -> dict[int, list[float]]:
+    """For each ground-truth object id (0 = background) the share of its pixels, over the held-out videos,
+    whose Slot Attention argmax is slot k = 0..K-1: which slot takes which ball."""
+    counts: dict[int, torch.Tensor] = {}
+    for batch in val_batches(val_set):
+        _, attention = model.encode(batch.video)                 # [B, T, K, H, W]
+        owner = attention.argmax(2)                               # [B, T, H, W]
+        for obj in batch.segmentation.unique().tolist():
+            hits = torch.bincount(owner[batch.segmentation == obj], minlength=attention.shape[2])
+            counts[obj] = counts.get(obj, 0) + hits
+    return {obj: (c / c.sum()).tolist() for obj, c in sorted(counts.items())}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a SetCon run directory (config.yaml, checkpoints/last.ckpt)")
@@ -59,6 +74,9 @@ def main() -> int:
     model.eval()
     model.requires_grad_(False)
     model.decoder.requires_grad_(True)
+    if model.cfg.encoder == "slot_attention":
+        for obj, share in attention_owners(model, val_set).items():
+            print(f"object {obj}: attention argmax share per slot", " ".join(f"{v:.2f}" for v in share))
     optimizer = torch.optim.Adam(model.decoder.parameters(), lr=args.lr)
     rng, start = np.random.default_rng(args.seed), time.time()
     for step in range(args.steps + 1):
