@@ -85,7 +85,6 @@ RUNS = {"vim4": ("random_walk", []), "vim5": ("random_walk", ["model.num_modules
         # only for the first 9,000 steps (vim4bal's rules had formed by then), then off, so that a superfluous
         # module can fall out of use
         "vim5balu": ("random_walk", ["model.num_modules=5", *BAL, "model.usage_until=9000"]),
-        "vim5balw": ("random_walk", ["model.num_modules=5", *BAL]),   # its control: balancing throughout
         "vim4balh": ("random_walk", [*BAL, "model.hard_train=true"]),
         "vim4bal_s1": ("random_walk", [*BAL, "seed=1"]),
         # the monolithic counterpart of vim4bal (the composition experiment's baseline, 5.2): one module of width 144, as vim1
