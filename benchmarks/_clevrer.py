@@ -25,6 +25,33 @@ def reads_frozen_frontend(switches: list[str]) -> bool:
     return not any(x.startswith("model.frontend=") for x in switches)
 
 
+def check_dataset(results: Path, dataset: dict) -> None:
+    """The runs under one ``--work`` are trained on one dataset size: the first invocation records ``dataset``
+    in ``results`` (key ``dataset``), and a later one asking for another is refused, naming both: its runs
+    would be taken for the old ones (they share names) and its rows would mix with theirs."""
+    results.parent.mkdir(parents=True, exist_ok=True)
+    kept = json.loads(results.read_text()).get("dataset") if results.exists() else None
+    if kept is None:
+        save_row(results, "dataset", dataset)
+    elif kept != dataset:
+        raise SystemExit(f"{results}: the runs there were trained on {kept}, not {dataset}; "
+                         "use those sizes or another --work")
+
+
+def save_row(results: Path, name: str, row: dict) -> None:
+    """Add ``row`` to ``results`` under an exclusive lock, atomically: invocations running at once (e.g. the two
+    halves of the masking grid) each read and rewrite the file, and must not drop each other's rows."""
+    import fcntl
+
+    with open(results.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = json.loads(results.read_text()) if results.exists() else {}
+        rows[name] = row
+        tmp = results.with_suffix(".tmp")
+        tmp.write_text(json.dumps(rows, indent=1))
+        tmp.replace(results)
+
+
 def train_run(config: str, name: str, work: Path, steps: int, overrides: list[str]) -> Path:
     """Train ``config`` as ``<work>/runs/<name>`` to ``steps`` (resuming a stopped run); returns the run dir."""
     from slotvideo.train.config import load_config

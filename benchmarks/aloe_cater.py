@@ -29,10 +29,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks._clevrer import (GROUND_TRUTH_OBJECTS, load_run, reads_frozen_frontend, single_task,  # noqa: E402
-                                split_means, train_run)
+from benchmarks._clevrer import (GROUND_TRUTH_OBJECTS, check_dataset, load_run, reads_frozen_frontend,  # noqa: E402
+                                save_row, single_task, split_means, train_run)
 from benchmarks._results import stamp, fmt, provenance, write_section  # noqa: E402
-from benchmarks.aloe_clevrer import check_dataset, save_row  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 
 ALOE, CNN_LSTM = "configs/aloe/cater_mini.yaml", "configs/cnn_lstm/cater_mini.yaml"

@@ -28,8 +28,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks._results import stamp, provenance, write_section  # noqa: E402
-from benchmarks._clevrer import (GROUND_TRUTH_OBJECTS, TYPES, load_run, reads_frozen_frontend, score,  # noqa: E402
-                                single_task, train_run)
+from benchmarks._clevrer import (GROUND_TRUTH_OBJECTS, TYPES, check_dataset, load_run, reads_frozen_frontend,  # noqa: E402
+                                save_row, score, single_task, train_run)
 from benchmarks._clevrer import answer_priors as clevrer_priors  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 from slotvideo.models.aloe_masking import SCHEMES  # noqa: E402
@@ -57,33 +57,6 @@ AUX_LOSSES = ("l2", "contrastive")
 KEYS = ["descriptive", "explanatory_per_question", "predictive_per_question", "counterfactual_per_question",
         "hard_counterfactual_per_question", "explanatory_per_option", "predictive_per_option",
         "counterfactual_per_option"]
-
-
-def check_dataset(results: Path, dataset: dict) -> None:
-    """The runs under one ``--work`` are trained on one dataset size: the first invocation records ``dataset``
-    in ``results`` (key ``dataset``), and a later one asking for another is refused, naming both: its runs
-    would be taken for the old ones (they share names) and its rows would mix with theirs."""
-    results.parent.mkdir(parents=True, exist_ok=True)
-    kept = json.loads(results.read_text()).get("dataset") if results.exists() else None
-    if kept is None:
-        save_row(results, "dataset", dataset)
-    elif kept != dataset:
-        raise SystemExit(f"{results}: the runs there were trained on {kept}, not {dataset}; "
-                         "use those sizes or another --work")
-
-
-def save_row(results: Path, name: str, row: dict) -> None:
-    """Add ``row`` to ``results`` under an exclusive lock, atomically: invocations running at once (e.g. the two
-    halves of the masking grid) each read and rewrite the file, and must not drop each other's rows."""
-    import fcntl
-
-    with open(results.with_suffix(".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        rows = json.loads(results.read_text()) if results.exists() else {}
-        rows[name] = row
-        tmp = results.with_suffix(".tmp")
-        tmp.write_text(json.dumps(rows, indent=1))
-        tmp.replace(results)
 
 
 def answer_priors(work: Path, data: list[str]) -> dict[str, dict[str, float]]:

@@ -35,10 +35,10 @@ def test_stamp_keeps_the_command_and_commit(monkeypatch):
 
 
 def test_a_work_dir_keeps_one_dataset_size(tmp_path):
-    aloe_clevrer = pytest.importorskip("benchmarks.aloe_clevrer")
+    clevrer = pytest.importorskip("benchmarks._clevrer")
     results = tmp_path / "work" / "results.json"
-    aloe_clevrer.check_dataset(results, {"videos": 600})
-    aloe_clevrer.save_row(results, "aloe", {"steps": 1})
-    aloe_clevrer.check_dataset(results, {"videos": 600})            # the same size: fine
+    clevrer.check_dataset(results, {"videos": 600})
+    clevrer.save_row(results, "aloe", {"steps": 1})
+    clevrer.check_dataset(results, {"videos": 600})            # the same size: fine
     with pytest.raises(SystemExit, match="trained on {'videos': 600}, not {'videos': 4000}"):
-        aloe_clevrer.check_dataset(results, {"videos": 4000})
+        clevrer.check_dataset(results, {"videos": 4000})

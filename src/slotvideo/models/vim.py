@@ -201,7 +201,7 @@ class VIM(VideoModel):
         self.decoder = SpatialBroadcastDecoder(d, cfg.resolution, 3, list(cfg.decoder_channels), cfg.decoder_kernel,
                                                cfg.broadcast_resolution or None, final_kernel_size=cfg.decoder_kernel)
         self.stage_length: int | None = None     # frames per training clip at the current step; None = all
-        self.balancing = cfg.usage_weight > 0    # whether the load-balancing term applies at the current step
+        self.balancing = self.balancing_at(0)   # whether the load-balancing term applies at the current step
 
     @staticmethod
     def validate(cfg: "VIM.Config") -> None:
@@ -240,9 +240,14 @@ class VIM(VideoModel):
         stage = (step - cfg.pretrain_steps) // cfg.curriculum_every
         return min(cfg.curriculum_start + cfg.curriculum_increment * stage, cfg.curriculum_max)
 
+    def balancing_at(self, step: int) -> bool:
+        """Whether the load-balancing term (``usage_weight``) is trained on at ``step`` (``usage_until``)."""
+        cfg = self.cfg
+        return cfg.usage_weight > 0 and (cfg.usage_until == 0 or step < cfg.usage_until)
+
     def on_step(self, step: int) -> None:
         self.stage_length = self.curriculum_length(step)
-        self.balancing = self.cfg.usage_weight > 0 and (self.cfg.usage_until == 0 or step < self.cfg.usage_until)
+        self.balancing = self.balancing_at(step)
 
     # ------------------------------------------------------------------ parts of the model
     def check_video(self, video: Tensor) -> None:
