@@ -85,6 +85,12 @@ RUNS = {"vim4": ("random_walk", []), "vim5": ("random_walk", ["model.num_modules
         # only for the first 9,000 steps (vim4bal's rules had formed by then), then off, so that a superfluous
         # module can fall out of use
         "vim5balu": ("random_walk", ["model.num_modules=5", *BAL, "model.usage_until=9000"]),
+        # vim5balu's second seed
+        "vim5balu_s1": ("random_walk", ["model.num_modules=5", *BAL, "model.usage_until=9000", "seed=1"]),
+        # vim5balu with straight-through one-hot selections once balancing ends (a branch at step 9,000): with a
+        # learned prior, two modules that share a direction cost the module KL no more than one, so nothing in
+        # the relaxed objective removes a duplicate; a hard choice per transition trains only the chosen module
+        "vim5baluh": ("random_walk", ["model.num_modules=5", *BAL, "model.usage_until=9000", "model.hard_train=true"]),
         "vim4balh": ("random_walk", [*BAL, "model.hard_train=true"]),
         "vim4bal_s1": ("random_walk", [*BAL, "seed=1"]),
         # the monolithic counterpart of vim4bal (the composition experiment's baseline, 5.2): one module of width 144, as vim1
@@ -102,6 +108,7 @@ BRANCHES = {
     # pre-training (first frames only: no selection, no KL) is the same for every VIM run; these two start
     # from vim4st1h's step-3,000 checkpoint, the end of its pre-training
     "vim4bal": ("vim4st1h", 3000), "vim4balh": ("vim4st1h", 3000),
+    "vim5baluh": ("vim5balu", 9000),
 }
 #: the VIM runs of :data:`RUNS` (the others are the RIM / SCOFF baselines)
 VIM_RUNS = [name for name in RUNS if name.startswith("vim")]
