@@ -4,6 +4,8 @@
         --variants aloe no_aux l1 cnn_lstm
     python benchmarks/aloe_cater.py --work .cache/aloe_bench --videos 600 --frontend slots --slots-steps 6000 \\
         --aloe-steps 1000 --variants aloe no_aux
+    python benchmarks/aloe_cater.py --work .cache/aloe_bench --videos 600 --frontend slots --slots-steps 14000 \\
+        --variants                      # the front-end alone (trained on, or scored), and the section redrawn
 
 Pipeline: generate ``cater-mini`` (32x32, 16 frames, static and moving camera) into ``--work``/cache on first
 use; train the object front-end on the frames of both variants and freeze it: MONet (``--frontend monet``, the
@@ -271,7 +273,8 @@ def main() -> int:
     p.add_argument("--monet-frames", type=int, default=2, help="frames per video in each MONet batch")
     p.add_argument("--slots-steps", type=int, default=6000, help="training steps of the slot-attention front-end")
     p.add_argument("--aloe-steps", type=int, default=1000)
-    p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS),
+                   help="rows to train and score; none (a bare --variants): only the front-end, and redraw the section")
     p.add_argument("--val-samples", type=int, default=None, help="val videos scored per camera (default: all)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0, help="the rows' seed; rows of another seed than 0 are named "
@@ -283,7 +286,8 @@ def main() -> int:
     work = Path(args.work).resolve()
     check_dataset(work / "cater.json", {"videos": args.videos})
     frozen = GROUND_TRUTH_OBJECTS if args.frontend == "masks" else []
-    if args.frontend != "masks" and any(on_frontend(n) for n in args.variants):
+    # no --variants: train (or go on training) the front-end alone, then redraw the section
+    if args.frontend != "masks" and (not args.variants or any(on_frontend(n) for n in args.variants)):
         config, front_run = FRONTENDS[args.frontend]
         steps = {"monet": args.monet_steps, "slots": args.slots_steps}[args.frontend]
         extra = [f"model.frames_per_video={args.monet_frames}"] if args.frontend == "monet" else []
