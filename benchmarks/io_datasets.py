@@ -69,11 +69,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         start = time.perf_counter()
-        clevrer = write_clevrer(root / "CLEVRER", train=range(8), val=(), test=(), size=size)
-        kinetics = write_kinetics(root / "k600", train_per_class=3, frames=250, size=(180, 320), missing=0)
+        clevrer_root = write_clevrer(root / "CLEVRER", train=range(8), val=(), test=(), size=size)
+        kinetics_root = write_kinetics(root / "k600", train_per_class=3, frames=250, size=(180, 320), missing=0)
         write_s = time.perf_counter() - start
         for name, label, params in setups:
-            params = {**params, "root": str(clevrer if name == "clevrer" else kinetics)}
+            params = {**params, "root": str(clevrer_root if name == "clevrer" else kinetics_root)}
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 plain = open_dataset(name, "train", params=params)
