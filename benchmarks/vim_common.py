@@ -58,6 +58,8 @@ def equal_bank(modules: int) -> list[str]:
 
 #: the recipe under which the modules learn the moves (``vim4bal``; see the comments of ``RUNS``)
 BAL = ["model.selection_bound=5", "model.candidate_keys=state", "model.usage_weight=20"]
+#: ``vim5balu``'s recipe: 5 modules of the 4-module width, load balancing only for the first 9,000 steps
+BALU5 = ["model.num_modules=5", *BAL, "model.usage_until=9000"]
 # name -> (config file, extra overrides): the runs the benchmarks share
 RUNS = {"vim4": ("random_walk", []), "vim5": ("random_walk", ["model.num_modules=5"]),
         # sigma 0.5 weakens the likelihood 25x against the KL terms; kl_weight 0.04 restores sigma 0.1's balance
@@ -84,13 +86,13 @@ RUNS = {"vim4": ("random_walk", []), "vim5": ("random_walk", ["model.num_modules
         # Experiment 1 with 5 modules of the 4-module width (5.1 does not equalise parameters): load balancing
         # only for the first 9,000 steps (vim4bal's rules had formed by then), then off, so that a superfluous
         # module can fall out of use
-        "vim5balu": ("random_walk", ["model.num_modules=5", *BAL, "model.usage_until=9000"]),
+        "vim5balu": ("random_walk", BALU5),
         # vim5balu's second seed
-        "vim5balu_s1": ("random_walk", ["model.num_modules=5", *BAL, "model.usage_until=9000", "seed=1"]),
+        "vim5balu_s1": ("random_walk", [*BALU5, "seed=1"]),
         # vim5balu with straight-through one-hot selections once balancing ends (a branch at step 9,000): with a
         # learned prior, two modules that share a direction cost the module KL no more than one, so nothing in
         # the relaxed objective removes a duplicate; a hard choice per transition trains only the chosen module
-        "vim5baluh": ("random_walk", ["model.num_modules=5", *BAL, "model.usage_until=9000", "model.hard_train=true"]),
+        "vim5baluh": ("random_walk", [*BALU5, "model.hard_train=true"]),
         "vim4balh": ("random_walk", [*BAL, "model.hard_train=true"]),
         "vim4bal_s1": ("random_walk", [*BAL, "seed=1"]),
         # the monolithic counterpart of vim4bal (the composition experiment's baseline, 5.2): one module of width 144, as vim1
