@@ -118,15 +118,21 @@ def decoder_rows(sizes, repeats: int, device: torch.device) -> list[str]:
                                       broadcast_resolution=broadcast).to(device)
         z = torch.randn(slots // 4, 4, d, device=device, requires_grad=True)  # K = 4 slots per image
 
-        def step(chunk_size, use_checkpoint):
+        separable = dec.separable_first
+
+        def step(chunk_size, use_checkpoint, per_tap=separable):
             def go() -> None:
-                dec.checkpoint = use_checkpoint
+                dec.checkpoint, dec.separable_first = use_checkpoint, per_tap
                 dec(z, chunk_size=chunk_size).recon.square().mean().backward()
             return go
 
-        ms = time_ms({"full": step(None, False), "chunked": step(chunk, True)}, repeats, device)
+        steps = {"full": step(None, False), "chunked": step(chunk, True)}
+        if separable:   # the first conv over the broadcast grid, as before the per-tap path
+            steps["grid"] = step(None, False, per_tap=False)
+        ms = time_ms(steps, repeats, device)
         layout = f"{res}x{res} full-res" if broadcast is None else f"{broadcast}x{broadcast} -> {res}x{res} up"
-        rows.append(f"| {slots} | {d} | {layout} | {ms['full']:.1f} | {chunk} | {ms['chunked']:.1f} |")
+        grid = f"{ms['grid']:.1f}" if separable else "-"
+        rows.append(f"| {slots} | {d} | {layout} | {ms['full']:.1f} | {grid} | {chunk} | {ms['chunked']:.1f} |")
         print(rows[-1], flush=True)
     return rows
 
@@ -152,7 +158,7 @@ def main() -> int:
 
     print("| B | N | D | K | iters | ours ms | ours naive ms | lucidrains ms | speedup | max abs diff |")
     sa = slot_attention_rows(sa_sizes, repeats, device)
-    print("| slots | D | layout | ms | chunk | chunked+checkpoint ms |")
+    print("| slots | D | layout | ms | first conv on the grid ms | chunk | chunked+checkpoint ms |")
     dec = decoder_rows(dec_sizes, max(3, repeats // 2), device)  # convs are slow on CPU
 
     text = "\n".join([
@@ -172,9 +178,12 @@ def main() -> int:
         "",
         "Spatial broadcast decoder (4 conv layers of 64 channels, 5x5), median ms of forward+backward;",
         "the last column decodes in chunks with gradient checkpointing (bounded memory, recomputed in backward).",
+        "Full-resolution layouts compute the first conv per kernel tap without building the broadcast grid",
+        "(`SpatialBroadcastDecoder.first_layer`, exact); *first conv on the grid* times the same decoder with",
+        "the plain conv over `latent + position` channels at every pixel instead.",
         "",
-        "| slots | D | layout | ms | chunk | chunked+checkpoint ms |",
-        "|---|---|---|---|---|---|",
+        "| slots | D | layout | ms | first conv on the grid ms | chunk | chunked+checkpoint ms |",
+        "|---|---|---|---|---|---|---|",
         *dec,
     ])
     if not args.quick:

@@ -77,3 +77,28 @@ def test_bad_config_and_input():
         SpatialBroadcastDecoder(4, 8)(torch.randn(2, 3, 5))
     with pytest.raises(ShapeError, match="latents"):
         SpatialBroadcastDecoder(4, 8)(torch.randn(4))
+
+
+@pytest.mark.parametrize("position", ["soft", "linear", "fourier"])
+@pytest.mark.parametrize("kernel", [1, 3, 5])
+def test_separable_first_layer_equals_conv_on_broadcast_grid(position, kernel):
+    """The first conv computed per kernel tap (no broadcast grid) equals the conv over the position-augmented
+    grid, in values and in the gradients of the latents and of every parameter."""
+    torch.manual_seed(0)
+    dec = SpatialBroadcastDecoder(6, (7, 9), channels=(5, 4), kernel_sizes=(kernel, 3), position=position)
+    assert dec.separable_first
+    latents = torch.randn(4, 6, dtype=torch.float64, requires_grad=True)
+    dec = dec.double()
+    fast = dec._decode_flat(latents)
+    grads_fast = torch.autograd.grad(fast.square().sum(), [latents, *dec.parameters()])
+    slow = dec.net(dec.position(dec.broadcast(latents)))     # the plain conv over [M, D (+ extra), H, W]
+    grads_slow = torch.autograd.grad(slow.square().sum(), [latents, *dec.parameters()])
+    assert fast.shape == slow.shape == (4, 4, 7, 9)
+    assert torch.allclose(fast, slow, atol=1e-10)
+    for a, b in zip(grads_fast, grads_slow):
+        assert torch.allclose(a, b, atol=1e-9)
+
+
+def test_upsampling_layout_keeps_the_broadcast_grid():
+    dec = SpatialBroadcastDecoder(8, 16, channels=(8, 8), broadcast_resolution=4)
+    assert not dec.separable_first

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
 from slotvideo.errors import ConfigError, check_range, check_shape
@@ -68,6 +69,13 @@ class SpatialBroadcastDecoder(nn.Module):
     All slots of all frames go through the convs as one batch; ``chunk_size`` (slots per conv call)
     bounds peak memory, and ``checkpoint=True`` recomputes each chunk in backward so training memory is
     bounded too.
+
+    When the first layer is a stride-1 conv (no upsampling), it is not run on the broadcast grid: a latent
+    is the same at every pixel, so ``conv([z, pos]) = sum over kernel taps of (W_tap z) * inside_tap + conv(pos)``
+    exactly, where ``inside_tap`` marks the pixels whose tap falls inside the zero-padded frame. That is one
+    ``[M*C, k*k] @ [k*k, H*W]`` product plus one conv of the position features shared by all slots, instead
+    of a conv over ``M`` copies of ``latent_dim + extra`` channels (the decoder's costliest layer). Same
+    parameters, same result to float rounding (tests/nn/test_decoders.py checks both paths).
     """
 
     def __init__(self, latent_dim: int, resolution: int | Sequence[int], out_channels: int = 3,
@@ -116,6 +124,7 @@ class SpatialBroadcastDecoder(nn.Module):
         pad = same_padding(final_kernel_size, "SpatialBroadcastDecoder final_kernel_size")
         layers.append(nn.Conv2d(width, out_channels + 1, final_kernel_size, 1, pad))
         self.net = nn.Sequential(*layers)
+        self.separable_first = num_up == 0
 
     def _num_upsamplings(self) -> int:
         ratios = {r // b if r % b == 0 else 0 for r, b in zip(self.resolution, self.broadcast_resolution)}
@@ -127,8 +136,33 @@ class SpatialBroadcastDecoder(nn.Module):
 
     def _decode_flat(self, latents: Tensor) -> Tensor:
         """``[M, D] -> [M, out_channels + 1, H, W]``."""
-        grid = latents[:, :, None, None].expand(-1, -1, *self.broadcast_resolution)
-        return self.net(self.position(grid))
+        if self.separable_first:
+            return self.net[1:](self.first_layer(latents))
+        return self.net(self.position(self.broadcast(latents)))
+
+    def broadcast(self, latents: Tensor) -> Tensor:
+        """``[M, D] -> [M, D, h, w]``: each latent tiled over the broadcast grid."""
+        return latents[:, :, None, None].expand(-1, -1, *self.broadcast_resolution)
+
+    def first_layer(self, latents: Tensor) -> Tensor:
+        """The first conv on the position-augmented broadcast grid, ``[M, D] -> [M, C, h, w]``, computed
+        without building the grid (class docstring)."""
+        conv: nn.Conv2d = self.net[0]  # type: ignore[assignment]
+        h, w = self.broadcast_resolution
+        d = self.latent_dim
+        if isinstance(self.position, FourierSpatialBasis):       # concatenated: [W_z | W_pos]
+            weight_z, weight_pos = conv.weight[:, :d], conv.weight[:, d:]
+            positions = self.position.basis(h, w, latents.device, latents.dtype)
+        else:                                                    # added (soft): W acts on both
+            weight_z = weight_pos = conv.weight
+            positions = self.position.embedding(h, w, latents.device, latents.dtype)
+        fixed = F.conv2d(positions[None], weight_pos, conv.bias, padding=conv.padding)     # [1, C, h, w]
+        kh, kw = conv.kernel_size
+        taps = torch.eye(kh * kw, device=latents.device, dtype=latents.dtype).reshape(kh * kw, 1, kh, kw)
+        inside = F.conv2d(torch.ones(1, 1, h, w, device=latents.device, dtype=latents.dtype), taps,
+                          padding=conv.padding).reshape(kh * kw, h * w)                  # [k*k, h*w]
+        per_tap = torch.einsum("m d, c d t -> m c t", latents, weight_z.flatten(2))      # [M, C, k*k]
+        return (per_tap @ inside).reshape(latents.shape[0], -1, h, w) + fixed
 
     def forward(self, latents: Tensor, chunk_size: int | None = None) -> Decoded:
         check_shape(latents, "... K D", "SpatialBroadcastDecoder latents", D=self.latent_dim)
