@@ -1,0 +1,21 @@
+"""Smoke test of benchmarks/slot_transformer_segmentation.py: train two steps, score, draw the table."""
+import argparse
+import json
+
+import pytest
+
+seg = pytest.importorskip("benchmarks.slot_transformer_segmentation")
+
+
+def test_train_score_and_render(tmp_path, monkeypatch):
+    monkeypatch.setitem(seg.RUNS, "tiny", ["data.params.num_frames=4", "data.train.num=8", "data.val.num=4",
+                                           "data.batch_size=2", "train.log_every=1", "train.ckpt_every=2"])
+    row = seg.run("tiny", argparse.Namespace(steps=2), tmp_path)
+    assert row["steps"] == 2 and row["val"]["videos"] == 4
+    val = row["val"]
+    assert -1.0 <= val["fg_ari"] <= 1.0 and val["mse"] > 0
+    assert 0.25 - 1e-6 <= val["confidence"] <= 1.0            # 4 slots: the largest weight is at least 1/4
+    assert val["black_mse"] > val["mean_frame_mse"] > 0        # the mean frame beats black on balls on black
+    assert json.loads((tmp_path / "st_bb" / "tiny.json").read_text())["run"] == "tiny"
+    table = seg.render(tmp_path)
+    assert "| tiny | data.params.num_frames=4" in table and "all-black frame (no model)" in table
