@@ -69,6 +69,20 @@ def train_run(config: str, name: str, work: Path, steps: int, overrides: list[st
     return run_dir
 
 
+def run_all(args, run, render, section: str) -> int:
+    """A run-per-row benchmark's main loop: set ``args.threads`` torch threads, train and score each of
+    ``args.runs`` with ``run(name, args, work)`` under ``args.work``, then redraw ``section`` of
+    docs/results.md from ``render(work)``."""
+    from benchmarks._results import write_section
+
+    torch.set_num_threads(args.threads)
+    work = Path(args.work).resolve()
+    for name in args.runs:
+        run(name, args, work)
+    write_section(section, render(work))
+    return 0
+
+
 def load_run(run_dir: Path):
     """The stored config and the trained model of a run."""
     from slotvideo.train.checkpoint import load_model, read_checkpoint

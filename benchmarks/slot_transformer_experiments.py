@@ -28,8 +28,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks._clevrer import TYPES, answer_priors, load_run, score, single_task, split_means, train_run  # noqa: E402
-from benchmarks._results import stamp, fmt, provenance, write_section  # noqa: E402
+from benchmarks._clevrer import (TYPES, answer_priors, load_run, run_all, score, single_task,  # noqa: E402
+                                 split_means, train_run)
+from benchmarks._results import stamp, fmt, provenance  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 
 SMALL = ["model.resolution=16", "data.params.size=[16,16]"]
@@ -252,12 +253,7 @@ def main() -> int:
     parser.add_argument("--train-samples", type=int, default=512, help="questions scored for the train/held-out gap")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    work = Path(args.work).resolve()
-    for name in args.runs:
-        run(name, args, work)
-    write_section("slot-transformer", render(work, args))
-    return 0
+    return run_all(args, run, lambda work: render(work, args), "slot-transformer")
 
 
 if __name__ == "__main__":

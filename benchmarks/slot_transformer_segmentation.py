@@ -25,8 +25,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks._clevrer import load_run, train_run  # noqa: E402
-from benchmarks._results import fmt, provenance, stamp, write_section  # noqa: E402
+from benchmarks._clevrer import load_run, run_all, train_run  # noqa: E402
+from benchmarks._results import fmt, provenance, stamp  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 
 CONFIG = "configs/slot_transformer/bouncing_balls.yaml"
@@ -131,13 +131,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--runs", nargs="*", choices=sorted(RUNS), default=["lamb"])
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    work = Path(args.work).resolve()
-    for name in args.runs:
-        run(name, args, work)
-    write_section("slot-transformer-bb", render(work))
-    return 0
+    return run_all(parser.parse_args(), run, render, "slot-transformer-bb")
 
 
 if __name__ == "__main__":
