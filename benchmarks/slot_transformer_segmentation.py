@@ -7,7 +7,8 @@ the ELBO and the object-prediction loss only) plus the run's switches as ``<work
 stopped run resumes), with a val evaluation every 500 steps. It is then scored on the whole val split
 (128 videos): FG-ARI of the last iteration's masks against the generator's ball masks, the reconstruction's
 MSE (the mask-weighted mean), the mixture's negative log-likelihood per pixel and the masks' confidence
-(mean over pixels of the largest slot weight; 1/K = 0.25 for uniform masks), and how much the posterior
+(mean over pixels of the largest slot weight; 1/K = 0.25 for uniform masks), the same for the first
+iteration's readout attention over the encoded pixels, and how much the posterior
 mean ``mu`` of a slot moves over the clip against how much it differs between videos (std over time / over
 the videos of a batch; a slot that follows a moving ball must change over time). Two references without a
 model: the MSE of an all-black frame and of the mean val frame. Rows are kept per run in
@@ -52,19 +53,21 @@ def score(run_dir: Path, batch_size: int = 16) -> dict:
                       num=cfg.data.val.num)
     torch.manual_seed(0)  # the initial context and z are sampled
     sums = {"fg_ari": 0.0, "mse": 0.0, "nll_per_pixel": 0.0, "confidence": 0.0, "black_mse": 0.0,
-            "mu_std_time": 0.0, "mu_std_videos": 0.0}
+            "mu_std_time": 0.0, "mu_std_videos": 0.0, "attention": 0.0}
     videos = []
     for start in range(0, len(ds), batch_size):
         items = [ds[i] for i in range(start, min(start + batch_size, len(ds)))]
         batch = {k: torch.stack([it[k] for it in items]) for k in ("video", "segmentation")}
         res = model.evaluate_batch(batch)
-        last = model.infer(batch["video"])["iterations"][-1]
+        iterations = model.infer(batch["video"])["iterations"]
+        last = iterations[-1]
         pixels = batch["video"].shape[1] * batch["video"].shape[-1] * batch["video"].shape[-2]
         n = len(items)
         sums["fg_ari"] += float(res["fg_ari"].sum())
         sums["mse"] += float(res["mse"].sum())
         sums["nll_per_pixel"] += float(last.nll.sum()) / pixels
         sums["confidence"] += float(last.decoded.masks.amax(dim=2).mean()) * n
+        sums["attention"] += float(iterations[0].attention.amax(dim=2).mean()) * n   # [B, T, K, N]: max over K
         sums["black_mse"] += float(batch["video"].square().mean(dim=(1, 2, 3, 4)).sum())
         mu = last.lam[..., :model.cfg.slot_dim]                                          # [B, T, K, Z]
         sums["mu_std_time"] += float(mu.std(dim=1).mean()) * n
@@ -105,23 +108,25 @@ def render(work: Path) -> str:
              "per clip, 3 balls, 4 slots, 2 iterations, batch 8. Scored on the 128 val videos, last iteration. "
              "*confidence*: mean over pixels of the largest slot weight (0.25 for uniform masks). *nll / px*: the "
              "mixture's negative log-likelihood per pixel (3 channels, sigma 0.1; about -4.1 for a perfect fit). "
+             "*attention*: the same for the first iteration's readout attention over the 8x8 encoded pixels. "
              "*mu std time / videos*: std of the slots' posterior means over the 8 frames of a clip / over the videos "
              "of a batch of 16.",
              "",
-             "| run | switches | steps | train min | FG-ARI | MSE | nll / px | confidence | mu std time / videos "
-             "| val FG-ARI during training |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| run | switches | steps | train min | FG-ARI | MSE | nll / px | confidence | attention | "
+             "mu std time / videos | val FG-ARI during training |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     ref = None
     for name, r in rows.items():
         v = r["val"]
         curve = ", ".join(f"{s}: {a:.2f}" for s, a, _ in r["curve"])
         lines.append(f"| {name} | {' '.join(r['switches']) or '-'} | {r['steps']} | {r['train_s'] / 60:.0f} | "
                      f"{fmt(v['fg_ari'])} | {v['mse']:.4f} | {v['nll_per_pixel']:.2f} | {fmt(v['confidence'])} | "
+                     f"{fmt(v.get('attention'))} | "
                      f"{v['mu_std_time']:.3f} / {v['mu_std_videos']:.3f} | {curve} |")
         ref = v
     if ref is not None:
-        lines.append(f"| all-black frame (no model) | - | - | - | - | {ref['black_mse']:.4f} | - | - | - | - |")
-        lines.append(f"| mean val frame (no model) | - | - | - | - | {ref['mean_frame_mse']:.4f} | - | - | - | - |")
+        lines.append(f"| all-black frame (no model) | - | - | - | - | {ref['black_mse']:.4f} | - | - | - | - | - |")
+        lines.append(f"| mean val frame (no model) | - | - | - | - | {ref['mean_frame_mse']:.4f} | - | - | - | - | - |")
     return "\n".join(lines)
 
 

@@ -14,7 +14,8 @@ def test_train_score_and_render(tmp_path, monkeypatch):
     assert row["steps"] == 2 and row["val"]["videos"] == 4
     val = row["val"]
     assert -1.0 <= val["fg_ari"] <= 1.0 and val["mse"] > 0
-    assert 0.25 - 1e-6 <= val["confidence"] <= 1.0            # 4 slots: the largest weight is at least 1/4
+    for key in ("confidence", "attention"):                    # 4 slots: the largest weight is at least 1/4
+        assert 0.25 - 1e-6 <= val[key] <= 1.0 + 1e-6
     assert val["black_mse"] > val["mean_frame_mse"] > 0        # the mean frame beats black on balls on black
     assert json.loads((tmp_path / "st_bb" / "tiny.json").read_text())["run"] == "tiny"
     table = seg.render(tmp_path)
