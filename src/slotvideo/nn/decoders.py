@@ -125,6 +125,14 @@ class SpatialBroadcastDecoder(nn.Module):
         layers.append(nn.Conv2d(width, out_channels + 1, final_kernel_size, 1, pad))
         self.net = nn.Sequential(*layers)
         self.separable_first = num_up == 0
+        if self.separable_first:    # [k*k, h*w]: 1 where a kernel tap falls inside the zero-padded frame
+            self.register_buffer("inside", self._inside_taps(self.net[0]), persistent=False)
+
+    def _inside_taps(self, conv: nn.Conv2d) -> Tensor:
+        h, w = self.broadcast_resolution
+        kh, kw = conv.kernel_size
+        taps = torch.eye(kh * kw).reshape(kh * kw, 1, kh, kw)
+        return F.conv2d(torch.ones(1, 1, h, w), taps, padding=conv.padding).reshape(kh * kw, h * w)
 
     def _num_upsamplings(self) -> int:
         ratios = {r // b if r % b == 0 else 0 for r, b in zip(self.resolution, self.broadcast_resolution)}
@@ -157,12 +165,8 @@ class SpatialBroadcastDecoder(nn.Module):
             weight_z = weight_pos = conv.weight
             positions = self.position.embedding(h, w, latents.device, latents.dtype)
         fixed = F.conv2d(positions[None], weight_pos, conv.bias, padding=conv.padding)     # [1, C, h, w]
-        kh, kw = conv.kernel_size
-        taps = torch.eye(kh * kw, device=latents.device, dtype=latents.dtype).reshape(kh * kw, 1, kh, kw)
-        inside = F.conv2d(torch.ones(1, 1, h, w, device=latents.device, dtype=latents.dtype), taps,
-                          padding=conv.padding).reshape(kh * kw, h * w)                  # [k*k, h*w]
         per_tap = torch.einsum("m d, c d t -> m c t", latents, weight_z.flatten(2))      # [M, C, k*k]
-        return (per_tap @ inside).reshape(latents.shape[0], -1, h, w) + fixed
+        return (per_tap @ self.inside.to(per_tap.dtype)).reshape(latents.shape[0], -1, h, w) + fixed
 
     def forward(self, latents: Tensor, chunk_size: int | None = None) -> Decoded:
         check_shape(latents, "... K D", "SpatialBroadcastDecoder latents", D=self.latent_dim)
