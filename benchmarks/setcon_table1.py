@@ -81,6 +81,7 @@ def run_job(job: Job) -> dict[str, Any]:
     from slotvideo.train.config import build_model, load_config
     from slotvideo.train.optim import build_optimizers
     from slotvideo.train.run import seed_all
+    from slotvideo.train.sampler import ResumableBatchSampler
 
     overrides = job.overrides + [f"model.loss={job.loss}", f"model.encoder={job.encoder}", f"seed={job.seed}",
                                  f"train.steps={job.steps}"]
@@ -90,13 +91,13 @@ def run_job(job: Job) -> dict[str, Any]:
     optimizers = build_optimizers(model, cfg.optim, cfg.data.batch_size)
     train_set, val_set = open_data(cfg, "train"), open_data(cfg, "val")
     probe_init = slot_probe(model, val_set)
-    batch_size = cfg.data.batch_size
-    order = np.random.default_rng(cfg.seed).permutation(len(train_set))
+    # The workbench's sampler: a fresh permutation every epoch, drawn from (seed, epoch), so that the
+    # contrastive negatives of a batch change from epoch to epoch as they do under `slotvideo train`.
+    batches = iter(ResumableBatchSampler(len(train_set), cfg.data.batch_size, seed=cfg.seed))
     start, steps, losses = time.time(), 0, []
     model.train()
     for step in range(cfg.train.steps):
-        idx = order[(step * batch_size + np.arange(batch_size)) % len(order)]
-        out = model(collate([train_set[int(i)] for i in idx]))
+        out = model(collate([train_set[i] for i in next(batches)]))
         for opt in optimizers.values():
             opt.zero_grad(set_to_none=True)
         out.loss.backward()
@@ -108,6 +109,21 @@ def run_job(job: Job) -> dict[str, Any]:
             break
     train_time = time.time() - start
 
+    metrics = evaluate(model, val_set)
+    metrics["probe_r2_init"] = probe_init
+    result = {"job": job, "metrics": metrics, "steps": steps, "train_time": train_time,
+              "loss_first": float(np.mean(losses[:10])), "loss_last": float(np.mean(losses[-10:]))}
+    if job.want_masks:
+        batch = collate([val_set[0]])
+        result["video"] = batch.video[0]
+        result["masks"] = model.segment(batch.video)[0]
+    return result
+
+
+@torch.no_grad()
+def evaluate(model: Any, val_set: Any) -> dict[str, float]:
+    """The table's columns for a trained model on the held-out split: ``SetCon.evaluate_batch``'s MSEs and
+    FG-ARIs, object separation, mask confidence and the slot probe (``probe_r2``)."""
     model.eval()
     scores: dict[str, list[torch.Tensor]] = {}
     separation, confidence = [], []
@@ -121,14 +137,27 @@ def run_job(job: Job) -> dict[str, Any]:
     metrics["separation"] = nanmean(torch.cat(separation))
     # Mean winning mask weight: 1/K for masks that have learned nothing (uniform), near 1 for crisp ones.
     metrics["mask_confidence"] = nanmean(torch.cat(confidence))
-    metrics["probe_r2"], metrics["probe_r2_init"] = slot_probe(model, val_set), probe_init
-    result = {"job": job, "metrics": metrics, "steps": steps, "train_time": train_time,
-              "loss_first": float(np.mean(losses[:10])), "loss_last": float(np.mean(losses[-10:]))}
-    if job.want_masks:
-        batch = collate([val_set[0]])
-        result["video"] = batch.video[0]
-        result["masks"] = model.segment(batch.video)[0]
-    return result
+    metrics["probe_r2"] = slot_probe(model, val_set)
+    return metrics
+
+
+def score_runs(paths: list[str]) -> list[dict[str, Any]]:
+    """Scores runs trained by ``slotvideo train`` (run folders or ``.ckpt`` files) with :func:`evaluate`,
+    on the split their config names as ``data.val``, so that they compare with this script's rows."""
+    from slotvideo.train.checkpoint import load_model, read_checkpoint
+    from slotvideo.train.config import config_from_yaml
+
+    torch.set_num_threads(1)
+    out = []
+    for path in paths:
+        state = read_checkpoint(path)
+        cfg = config_from_yaml(state["config_yaml"], source=f"config stored in {path}")
+        model = load_model(path)
+        metrics = evaluate(model, open_data(cfg, "val"))
+        out.append({"path": path, "step": int(state["step"]), "metrics": metrics})
+        print(f"{path} (step {state['step']}): " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items())),
+              flush=True)
+    return out
 
 
 @torch.no_grad()
@@ -369,10 +398,16 @@ def main() -> int:
     parser.add_argument("--bouncing-balls-steps", type=int, default=None)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="extra config overrides for every run, after the budget's (e.g. optim.main.lr=2e-4)")
-    parser.add_argument("--section", default="setcon",
+    parser.add_argument("--section", default=None,
                         help="docs/results.md section (and figure-name prefix) to write, e.g. setcon-long for a "
                              "longer run of a few rows beside the full table")
+    parser.add_argument("--score", nargs="+", default=None, metavar="RUN",
+                        help="train nothing: score these `slotvideo train` runs (run folders or .ckpt files) with "
+                             "this script's evaluation; written to --section when it is given")
     args = parser.parse_args()
+    if args.score:
+        return score_main(args)
+    args.section = args.section or "setcon"
     datasets = [d for d in args.datasets.split(",") if d]
     for d in datasets:
         if d not in DATASETS:
@@ -463,6 +498,32 @@ Claims of the issue:
 {'' if has_masks else '(no mask figure: it needs the SetCon and slotwise Slot Attention rows on Bouncing Balls)'}
 """
     write_section(args.section, md)
+    return 0
+
+
+def score_main(args: argparse.Namespace) -> int:
+    """``--score``: one table row per run, written to ``--section`` when given."""
+    start = time.time()
+    scored = score_runs(args.score)
+    cols = ["mse_pred", "fg_ari_pred", "mse_slots", "fg_ari_slots", "fg_ari_attention", "separation",
+            "mask_confidence", "probe_r2"]
+    lines = ["| run | step | p_t MSE (x1e-2) | p_t ARI | s_t MSE (x1e-2) | s_t ARI | attention ARI | object separation "
+             "| mask confidence | slot probe R^2 |", "|---|---|" + "---|" * len(cols)]
+    for r in scored:
+        m = r["metrics"]
+        cells = [f"{m.get(c, float('nan')) * (100 if c.startswith('mse') else 1):.3f}" for c in cols]
+        lines.append(f"| `{r['path']}` | {r['step']} | " + " | ".join(cells) + " |")
+    md = "\n".join(lines)
+    print("\n" + md)
+    if args.section:
+        write_section(args.section, f"""## SetCon — `slotvideo train` runs scored as Table 1 (section `{args.section}`)
+
+Command: `{command()}`
+Machine: {machine()}; {time.time() - start:.0f} s to score {len(scored)} checkpoint(s) (one thread).
+Each run's own `data.val` split, scored by `benchmarks/setcon_table1.py`'s evaluation (the table's columns).
+
+{md}
+""")
     return 0
 
 
