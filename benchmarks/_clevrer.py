@@ -84,11 +84,11 @@ def run_all(args, run, render, section: str) -> int:
 
 
 def load_run(run_dir: Path):
-    """The stored config and the trained model of a run."""
-    from slotvideo.train.checkpoint import load_model, read_checkpoint
-    from slotvideo.train.config import config_from_yaml
+    """The stored config and the trained model of a run (one read of its checkpoint)."""
+    from slotvideo.train.checkpoint import load_run as load
 
-    return config_from_yaml(read_checkpoint(run_dir)["config_yaml"]), load_model(run_dir)
+    cfg, model, _ = load(run_dir)
+    return cfg, model
 
 
 def single_task(cfg, split: str, task: str, num: int | None = None, **params):

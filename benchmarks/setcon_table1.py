@@ -144,18 +144,15 @@ def evaluate(model: Any, val_set: Any) -> dict[str, float]:
 def score_runs(paths: list[str]) -> list[dict[str, Any]]:
     """Scores runs trained by ``slotvideo train`` (run folders or ``.ckpt`` files) with :func:`evaluate`,
     on the split their config names as ``data.val``, so that they compare with this script's rows."""
-    from slotvideo.train.checkpoint import load_model, read_checkpoint
-    from slotvideo.train.config import config_from_yaml
+    from slotvideo.train.checkpoint import load_run
 
     torch.set_num_threads(1)
     out = []
     for path in paths:
-        state = read_checkpoint(path)
-        cfg = config_from_yaml(state["config_yaml"], source=f"config stored in {path}")
-        model = load_model(path)
+        cfg, model, step = load_run(path)
         metrics = evaluate(model, open_data(cfg, "val"))
-        out.append({"path": path, "step": int(state["step"]), "metrics": metrics})
-        print(f"{path} (step {state['step']}): " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items())),
+        out.append({"path": path, "step": step, "metrics": metrics})
+        print(f"{path} (step {step}): " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items())),
               flush=True)
     return out
 

@@ -26,7 +26,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks._clevrer import load_run, run_all, train_run  # noqa: E402
+from benchmarks._clevrer import run_all, train_run  # noqa: E402
 from benchmarks._results import fmt, provenance, stamp  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 
@@ -44,11 +44,13 @@ RUNS = {
 
 @torch.no_grad()
 def score(run_dir: Path, batch_size: int = 16) -> dict:
-    """Val-split FG-ARI, MSE, NLL per pixel and mask confidence of the final iteration; reference MSEs."""
+    """Val-split FG-ARI, MSE, NLL per pixel and mask confidence of the final iteration; reference MSEs; and the
+    scored checkpoint's ``step`` (a stopped run saves on exit)."""
     from slotvideo.data import open_dataset
     from slotvideo.metrics.ari import fg_ari
+    from slotvideo.train.checkpoint import load_run
 
-    cfg, model = load_run(run_dir)
+    cfg, model, step = load_run(run_dir)
     model.eval()
     ds = open_dataset(cfg.data.name, cfg.data.val.split, params=dict(cfg.data.params), cache_dir=cfg.data.cache_dir,
                       num=cfg.data.val.num)
@@ -79,19 +81,18 @@ def score(run_dir: Path, batch_size: int = 16) -> dict:
     allv = torch.cat(videos)
     out["mean_frame_mse"] = float((allv - allv.mean(dim=(0, 1), keepdim=True)).square().mean())
     out["videos"] = total
+    out["step"] = step
     return out
 
 
 def run(name: str, args: argparse.Namespace, work: Path) -> dict:
     run_dir = train_run(CONFIG, f"st-bb-{name}", work, args.steps,
                         [f"data.cache_dir={work / 'cache'}", "train.eval_every=500", *RUNS[name]])
-    from slotvideo.train.checkpoint import read_checkpoint
-
     _, train_s, evals = finished_steps(run_dir)
-    steps = int(read_checkpoint(run_dir)["step"])   # the scored checkpoint's step (a stopped run saves on exit)
     t = time.time()
-    row = {"run": name, "switches": RUNS[name], "steps": steps, "train_s": round(train_s, 1), **stamp(),
-           "val": score(run_dir),
+    val = score(run_dir)
+    row = {"run": name, "switches": RUNS[name], "steps": val.pop("step"), "train_s": round(train_s, 1), **stamp(),
+           "val": val,
            "curve": [(r["step"], r["val/fg_ari"], r["val/mse"]) for r in evals if "val/fg_ari" in r]}
     row["score_s"] = round(time.time() - t, 1)
     path = work / "st_bb" / f"{name}.json"

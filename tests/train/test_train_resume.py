@@ -9,7 +9,7 @@ import torch
 
 import slotvideo
 from slotvideo.errors import CheckpointError, ConfigError
-from slotvideo.train.checkpoint import export_safetensors, read_checkpoint
+from slotvideo.train.checkpoint import export_safetensors, load_run, read_checkpoint
 from slotvideo.train.config import load_config
 from slotvideo.train.run import train
 
@@ -74,6 +74,13 @@ def test_checkpoint_files_and_loading(config_file: Path, tmp_path: Path) -> None
     assert all(torch.equal(v, state["model"][k]) for k, v in model.state_dict().items())
     same = slotvideo.load(run / "checkpoints" / "step_0000006.ckpt")
     assert not torch.equal(same.decoder.weight, model.decoder.weight)
+    reads = []
+    real_load = torch.load
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torch, "load", lambda *a, **k: reads.append(a[0]) or real_load(*a, **k))
+        stored, loaded, step = load_run(run / "checkpoints" / "step_0000006.ckpt")
+    assert len(reads) == 1 and step == 6 and stored.train.steps == 7 and not loaded.training
+    assert torch.equal(loaded.decoder.weight, same.decoder.weight)
     out = export_safetensors(run, tmp_path / "w.safetensors")
     from safetensors.torch import load_file
     assert torch.equal(load_file(out)["decoder.weight"], model.decoder.weight)

@@ -187,6 +187,12 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
     The model is rebuilt through the registry from the config stored in the checkpoint (the copy
     in ``runs/<name>/config.yaml`` is the same text, kept for people to read).
     """
+    return load_run(path, device)[1]
+
+
+def load_run(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Any, torch.nn.Module, int]:
+    """The stored config, the ready model (as :func:`load_model`) and the step of a run dir or ``.ckpt`` file,
+    from one read of the checkpoint."""
     state = read_checkpoint(path)
     cfg = config_from_yaml(state["config_yaml"], source=f"config stored in {resolve_checkpoint(path)}")
     model = build_model(cfg)
@@ -198,7 +204,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
                               f"{str(e).splitlines()[0]}") from None
     model.to(device)
     model.eval()
-    return model
+    return cfg, model, int(state["step"])
 
 
 def export_safetensors(run: str | os.PathLike, out: str | os.PathLike) -> Path:
