@@ -53,7 +53,7 @@ def attention_owners(model, val_set) -> dict[int, list[float]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path, help="a SetCon run directory (config.yaml, checkpoints/last.ckpt)")
+    parser.add_argument("run", type=Path, help="a SetCon run directory (its checkpoints/last.ckpt) or .ckpt file")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--every", type=int, default=500)
@@ -61,15 +61,13 @@ def main() -> int:
     args = parser.parse_args()
     import slotvideo.models.setcon  # noqa: F401  (registers the model)
     from slotvideo.data.batch import collate
-    from slotvideo.train.checkpoint import load_model
-    from slotvideo.train.config import load_config
+    from slotvideo.train.checkpoint import load_run
 
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
-    model = load_model(args.run)
+    cfg, model, _ = load_run(args.run)
     if getattr(model, "name", None) != "setcon":
         parser.error(f"{args.run}: not a SetCon run (model {getattr(model, 'name', '?')!r})")
-    cfg = load_config(args.run / "config.yaml", [])
     train_set, val_set = open_data(cfg, "train"), open_data(cfg, "val")
     model.eval()
     model.requires_grad_(False)
