@@ -14,8 +14,11 @@ reconstructions of the slots ``s_t`` and one-step predictions ``p_t`` (in the [0
 
 The runs are far shorter than the paper's 100k steps (see the budget line in the output); with
 ``--budget`` every run also stops when its share of the wall time is spent, and the table reports the
-steps actually taken. The loop here is deliberately minimal (the workbench's optimizers and dataset
-builders, no Fabric, no checkpoints), because 36 short runs must fit in minutes on two CPU cores.
+steps actually taken. The loop here is deliberately minimal (the workbench's optimizers, dataset builders and
+batch sampler, no Fabric, no checkpoints), because 36 short runs must fit in minutes on two CPU cores; with the
+same config and seed it trains the same weights as ``slotvideo train``.
+
+    python benchmarks/setcon_table1.py --score runs/<name> [--section NAME]   # score `slotvideo train` runs
 """
 from __future__ import annotations
 
