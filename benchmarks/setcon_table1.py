@@ -16,7 +16,8 @@ The runs are far shorter than the paper's 100k steps (see the budget line in the
 ``--budget`` every run also stops when its share of the wall time is spent, and the table reports the
 steps actually taken. The loop here is deliberately minimal (the workbench's optimizers, dataset builders and
 batch sampler, no Fabric, no checkpoints), because 36 short runs must fit in minutes on two CPU cores; with the
-same config and seed it trains the same weights as ``slotvideo train``.
+same config and seed it trains the same encoder as ``slotvideo train`` (the stop-gradient evaluation decoder
+may differ: its random training frames come from the global RNG, which the workbench also draws on).
 
     python benchmarks/setcon_table1.py --score runs/<name> [--section NAME]   # score `slotvideo train` runs
 """
