@@ -13,7 +13,8 @@ last frame needed. Simplification: we do not seek, so a clip late in a long vide
 frames before it; the frame cache (:mod:`slotvideo.data.frame_cache`) is the answer for repeated reads.
 
 Writing (:func:`write_video`) picks the format from the extension: ``.gif`` (per-frame adaptive
-palette, loops forever), ``.mp4`` (H.264 ``libx264``, else MPEG-4 Part 2, yuv420p) or ``.avi``
+palette, loops forever), ``.mp4`` (H.264 ``libx264`` at crf 17 without macroblock-tree rate control, so that the
+same frames always give the same bytes; else MPEG-4 Part 2; yuv420p) or ``.avi``
 (MPEG-4 Part 2, as CATER ships). yuv420p needs even sizes, so an odd height or width is padded by
 repeating the last row/column: such a video decodes one pixel taller/wider than it was written.
 Files are written to a temporary name in the same folder and renamed, so a crash never leaves a
