@@ -83,14 +83,6 @@ def run_all(args, run, render, section: str) -> int:
     return 0
 
 
-def load_run(run_dir: Path):
-    """The stored config and the trained model of a run (one read of its checkpoint)."""
-    from slotvideo.train.checkpoint import load_run as load
-
-    cfg, model, _ = load(run_dir)
-    return cfg, model
-
-
 def single_task(cfg, split: str, task: str, num: int | None = None, **params):
     """The run's data read with the loader of one task (a mixed run answers both kinds); ``num`` samples of it;
     ``params`` replace more of the run's data params."""
@@ -121,11 +113,13 @@ def split_means(cfg, model, split: str, num: int | None = None, seed: int = 0, *
 def score(run_dir: Path, split: str = "val", seed: int = 0, loaded: tuple | None = None) -> dict:
     """Per-question / per-option accuracy per type on ``split``, grouped by question as the official evaluation;
     any model with ``task_logits`` (Aloe, CNN+LSTM, Slot Transformer). ``seed`` fixes a stochastic model's samples;
-    ``loaded`` is the run's ``load_run`` result when the caller has it already."""
+    ``loaded`` is the run's (config, model), from ``checkpoint.load_run``, when the caller has it already."""
     from slotvideo.data.batch import collate
     from slotvideo.data.clevrer import ClevrerPredictions
 
-    cfg, model = loaded or load_run(run_dir)
+    from slotvideo.train.checkpoint import load_run
+
+    cfg, model = loaded or load_run(run_dir)[:2]
     model.eval()
     torch.manual_seed(seed)
     preds = ClevrerPredictions()

@@ -31,7 +31,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks._clevrer import (GROUND_TRUTH_OBJECTS, check_dataset, load_run, reads_frozen_frontend,  # noqa: E402
+from slotvideo.train.checkpoint import load_run  # noqa: E402
+from benchmarks._clevrer import (GROUND_TRUTH_OBJECTS, check_dataset, reads_frozen_frontend,  # noqa: E402
                                 save_row, single_task, split_means, train_run)
 from benchmarks._results import stamp, fmt, provenance, write_section  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
@@ -97,7 +98,7 @@ def data(videos: int) -> list[str]:
 def score(run_dir: Path, num: int | None) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
     """top1 / top5 / l1 on each camera's val split, and on ``num`` (default 180) static-camera train videos, which
     tells a row that learned the task from one that memorised its training videos."""
-    cfg, model = load_run(run_dir)
+    cfg, model, _ = load_run(run_dir)
     return ({cam: split_means(cfg, model, "val", num, camera=cam) for cam in CAMERAS},
             split_means(cfg, model, "train", num or 180, camera="static"))
 
@@ -111,7 +112,7 @@ def frontend_objects(run_dir: Path, num: int | None) -> dict[str, dict[str, floa
     from slotvideo.metrics.ari import fg_ari
     from slotvideo.metrics.matching import mean_best_overlap
 
-    cfg, model = load_run(run_dir)
+    cfg, model, _ = load_run(run_dir)
     model.eval()
     out = {}
     for cam in CAMERAS:

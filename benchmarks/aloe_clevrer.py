@@ -28,7 +28,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from benchmarks._results import stamp, provenance, write_section  # noqa: E402
-from benchmarks._clevrer import (GROUND_TRUTH_OBJECTS, TYPES, check_dataset, load_run, reads_frozen_frontend,  # noqa: E402
+from slotvideo.train.checkpoint import load_run  # noqa: E402
+from benchmarks._clevrer import (GROUND_TRUTH_OBJECTS, TYPES, check_dataset, reads_frozen_frontend,  # noqa: E402
                                 save_row, score, single_task, train_run)
 from benchmarks._clevrer import answer_priors as clevrer_priors  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
@@ -81,7 +82,7 @@ def attention_png(run_dir: Path, path: Path) -> None:
     import matplotlib.pyplot as plt
     from slotvideo.data.batch import collate
 
-    cfg, model = load_run(run_dir)
+    cfg, model, _ = load_run(run_dir)
     batch = collate([single_task(cfg, "val", "multiple_choice")[0]])
     with torch.no_grad():
         weights = model.cls_attention(batch)[0].mean(0)                   # [T, K]

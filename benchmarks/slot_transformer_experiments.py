@@ -28,7 +28,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks._clevrer import (TYPES, answer_priors, load_run, run_all, score, single_task,  # noqa: E402
+from slotvideo.train.checkpoint import load_run  # noqa: E402
+from benchmarks._clevrer import (TYPES, answer_priors, run_all, score, single_task,  # noqa: E402
                                  split_means, train_run)
 from benchmarks._results import stamp, fmt, provenance  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
@@ -107,7 +108,7 @@ def run(name: str, args: argparse.Namespace, work: Path) -> dict:
                          *switches])
     steps, train_s, _ = finished_steps(run_dir)
     t = time.time()
-    loaded = load_run(run_dir)  # once for the three scorings below
+    loaded = load_run(run_dir)[:2]  # (config, model), once for the three scorings below
     row = {"run": name, "dataset": dataset, "switches": switches, "videos": videos, "steps": steps,
            "train_s": round(train_s, 1),
            **stamp(),
