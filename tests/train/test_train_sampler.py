@@ -109,3 +109,10 @@ def test_data_balance_on_a_mixed_clevrer_loader_and_an_error_elsewhere(config_fi
     with pytest.raises(ConfigError, match="has no groups to balance"):
         make_loader(open_split(cfg, "train"), cfg, rank=0, world_size=1, train=True, max_batches=None,
                     what="data.train")
+
+
+def test_sampler_draws_a_new_order_every_epoch():
+    batches = iter(ResumableBatchSampler(64, 8, seed=0))
+    epochs = [[tuple(next(batches)) for _ in range(8)] for _ in range(2)]
+    assert sorted(i for b in epochs[0] for i in b) == list(range(64))
+    assert set(epochs[0]) != set(epochs[1])                 # a new permutation every epoch, not one order cycled
