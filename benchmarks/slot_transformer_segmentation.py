@@ -12,7 +12,8 @@ iteration's readout attention over the encoded pixels, and how much the posterio
 mean ``mu`` of a slot moves over the clip against how much it differs between videos (std over time / over
 the videos of a batch; a slot that follows a moving ball must change over time). Two references without a
 model: the MSE of an all-black frame and of the mean val frame. Rows are kept per run in
-``<work>/st_bb/<run>.json``; the ``slot-transformer-bb`` section of docs/results.md is redrawn from all.
+``<work>/st_bb/<run>.json``; the ``--section`` of docs/results.md (default ``slot-transformer-bb``) is redrawn
+from all of them, so a new ``--work`` folder goes with a new section.
 """
 from __future__ import annotations
 
@@ -39,6 +40,11 @@ RUNS = {
     "adam": ["optim.main.name=adam", "optim.main.lr=4e-4", "optim.main.weight_decay=0"],
     "it4": ["model.iterations=4"],                     # the paper's CLEVRER / CATER iterations (Table 5)
     "det-it4": ["model.generative=false", "model.iterations=4"],
+    # not in the paper: slot attention's learned Gaussian init and 3 readout steps per iteration
+    "sa": ["model.initial_context=gaussian", "model.readout_steps=3"],
+    "det-sa": ["model.generative=false", "model.initial_context=gaussian", "model.readout_steps=3"],
+    "learned": ["model.initial_context=learned"],
+    "readout3": ["model.readout_steps=3"],
 }
 
 
@@ -138,7 +144,10 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--runs", nargs="*", choices=sorted(RUNS), default=["lamb"])
     parser.add_argument("--threads", type=int, default=1)
-    return run_all(parser.parse_args(), run, render, "slot-transformer-bb")
+    parser.add_argument("--section", default="slot-transformer-bb",
+                        help="docs/results.md section to redraw from every row kept under --work")
+    args = parser.parse_args()
+    return run_all(args, run, render, args.section)
 
 
 if __name__ == "__main__":

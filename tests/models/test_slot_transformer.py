@@ -175,6 +175,35 @@ def test_ablation_switches_run(kw):
         assert a.shape == (B, T, m.cfg.num_slots, R, R)
 
 
+def test_initial_context_switch_is_tiled_and_learned():
+    paper = tiny()
+    assert not any(n.startswith("slot_init") for n, _ in paper.named_parameters())  # N(0, 1): nothing learned
+    a, b = paper.initial_context(2, T, torch.device("cpu"), torch.float32).unbind(0)
+    assert not torch.equal(a, b) and torch.equal(a[0], a[-1])  # a new sample per video, tiled over time
+    learned = tiny(initial_context="learned")
+    c = learned.initial_context(2, T, torch.device("cpu"), torch.float32)
+    assert torch.equal(c[0], c[1]) and torch.equal(c[0, 0], learned.slot_init.slots)
+    gaussian = tiny(initial_context="gaussian")
+    g = gaussian.initial_context(2, T, torch.device("cpu"), torch.float32)
+    assert not torch.equal(g[0], g[1]) and torch.equal(g[0, 0], g[0, -1])
+    for m in (learned, gaussian):
+        m(batch()).loss.backward()
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in m.slot_init.parameters())
+
+
+def test_readout_steps_repeat_the_gated_readout():
+    one, three = tiny(), tiny(readout_steps=3)
+    three.load_state_dict(one.state_dict())  # the steps share the readout's parameters: nothing new to learn
+    encoded = one.encode_frames(batch().video)
+    context = one.initial_context(B, T, torch.device("cpu"), torch.float32)
+    expected = context
+    for _ in range(3):
+        expected, attention = one.gated_readout(expected, encoded.prepared)
+    got, got_attention = three.gated_readout(context, encoded.prepared)
+    assert torch.allclose(got, expected) and torch.allclose(got_attention, attention)
+    assert got_attention.shape == (B, T, 3, 64) and torch.allclose(got_attention.sum(2), torch.ones(B, T, 64))
+
+
 def test_segment_answer_rollout_evaluate():
     m = tiny(task="clevrer").eval()
     b = batch("clevrer")

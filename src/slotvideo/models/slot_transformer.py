@@ -68,7 +68,7 @@ from slotvideo.nn.gates import GRUGate
 from slotvideo.nn.mlp import MLP
 from slotvideo.nn.position import FourierSpatialBasis
 from slotvideo.nn.refinement import NormalizedGradient
-from slotvideo.nn.slot_attention import InvertedAttention, PreparedInputs
+from slotvideo.nn.slot_attention import SLOT_INITS, InvertedAttention, PreparedInputs
 from slotvideo.nn.slot_time import SlotTimeLSTM, SlotTimeTransformer
 from slotvideo.registry import register
 
@@ -134,6 +134,11 @@ class SlotTransformer(VideoModel):
         spatial_frequencies: int = field(default=4, metadata={"min": 0})
         query_mlp: list[int] = field(default_factory=lambda: [128, 128])
         gate_bias: float = 0.0
+        # not in the paper (switches to test why slots fail to segment; docs/slot-transformer.md):
+        # initial_context "gaussian" / "learned" is slot attention's learned Gaussian / SAVi's K learned slots,
+        # tiled over time like the paper's sample; readout_steps > 1 repeats readout + gate, as slot attention does
+        initial_context: str = field(default="sampled", metadata={"choices": ("sampled", *SLOT_INITS)})
+        readout_steps: int = field(default=1, metadata={"min": 1})
         # context transformer (A.4, Table 5) or the LSTM of C.1
         context_model: str = field(default="transformer", metadata={"choices": ("transformer", "lstm")})
         context_layers: int = field(default=8, metadata={"min": 1})
@@ -193,6 +198,8 @@ class SlotTransformer(VideoModel):
         self.readout = InvertedAttention(feat, cfg.query_mlp[-1], key_dim=s, value_dim=s)
         self.gate = GRUGate(s, cfg.gate_bias)
         self.gate_norm = nn.LayerNorm(s)
+        self.slot_init = (SLOT_INITS[cfg.initial_context](s, cfg.num_slots) if cfg.initial_context != "sampled"
+                          else None)
         if cfg.context_model == "transformer":
             self.context: nn.Module = SlotTimeTransformer(
                 s, cfg.context_layers, cfg.context_heads, cfg.context_attention_dim, cfg.context_mlp,
@@ -293,14 +300,22 @@ class SlotTransformer(VideoModel):
         return Encoded(features, self.readout.prepare(pixels))
 
     def initial_context(self, batch: int, steps: int, device: torch.device, dtype: torch.dtype) -> Tensor:
-        """``c_0``: one ``N(0, 1)`` sample of ``K x C`` per video, tiled over time."""
-        noise = torch.randn(batch, 1, self.cfg.num_slots, self.cfg.slot_dim, device=device, dtype=dtype)
-        return noise.expand(-1, steps, -1, -1)
+        """``c_0``: one ``N(0, 1)`` sample of ``K x C`` per video (or ``model.initial_context``'s), tiled over time."""
+        if self.slot_init is None:
+            first = torch.randn(batch, 1, self.cfg.num_slots, self.cfg.slot_dim, device=device, dtype=dtype)
+        else:
+            first = self.slot_init((batch, 1)).to(dtype)
+        return first.expand(-1, steps, -1, -1)
 
     def gated_readout(self, context: Tensor, prepared: PreparedInputs) -> tuple[Tensor, Tensor]:
-        """``c' = LN(gate(c, SlotAttention(MLP(c), e)))``, batched over time; also the attention ``[B, T, K, N]``."""
-        readout = self.readout.attend(self.query_mlp(context), prepared)
-        return self.gate_norm(self.gate(context, readout.updates)), readout.attention
+        """``c' = LN(gate(c, SlotAttention(MLP(c), e)))``, batched over time; also the attention ``[B, T, K, N]``.
+
+        ``model.readout_steps`` > 1 repeats the step on its own output (the paper reads out once).
+        """
+        for _ in range(self.cfg.readout_steps):
+            readout = self.readout.attend(self.query_mlp(context), prepared)
+            context = self.gate_norm(self.gate(context, readout.updates))
+        return context, readout.attention
 
     # ------------------------------------------------------------------ conditional prior (3.3)
     def observed_steps(self, steps: int) -> int:
