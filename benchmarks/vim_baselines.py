@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._results import command, machine, publish  # noqa: E402
-from benchmarks.vim_common import DATA_PARAMS, STEPS, VIM_RUNS, load, test_batches, train_run, weights_step  # noqa: E402
+from benchmarks.vim_common import DATA_PARAMS, STEPS, VIM_RUNS, load, test_batches, train_run  # noqa: E402
 
 ROWS = {"rim": "RIM (teacher forcing)", "scoff": "SCOFF (teacher forcing)"}
 
@@ -54,8 +54,8 @@ def main() -> int:
     results, steps = {}, {}
     for name in rows:
         run = train_run(name, args.run_dir)
-        results[name] = sequence_errors(load(run), args.num)
-        steps[name] = weights_step(run)
+        model, steps[name] = load(run)
+        results[name] = sequence_errors(model, args.num)
     se = lambda x: x.std() / len(x) ** 0.5  # noqa: E731
     lines = [f"| {rows[n]} | {steps[n]} | {1e3 * p.mean():.2f} +- {1e3 * se(p):.2f} | {f.mean():.2f} +- {se(f):.2f} |"
              for n, (p, f) in results.items()]

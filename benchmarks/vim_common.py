@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from slotvideo.data import DIRECTIONS, MOVE_NAMES, collate, open_dataset  # noqa: E402
 from slotvideo.metrics.matching import linear_sum_assignment  # noqa: E402
 from slotvideo.models.vim import object_centroids  # noqa: E402
-from slotvideo.train.checkpoint import load_model, read_checkpoint  # noqa: E402
+from slotvideo.train.checkpoint import load_run  # noqa: E402
 
 IMG = ROOT / "docs" / "img"
 
@@ -155,15 +155,10 @@ def _finished(run: Path, steps: int) -> bool:
     return any(json.loads(line).get("step", 0) >= steps for line in lines if line.strip())
 
 
-def weights_step(run: Path) -> int:
-    """The training step of the weights :func:`load` reads (the last checkpoint's; metrics may run past it)."""
-    return int(read_checkpoint(run)["step"])
-
-
-def load(run: Path) -> Any:
-    model = load_model(run)
-    model.eval()
-    return model
+def load(run: Path) -> tuple[Any, int]:
+    """The run's last checkpoint, in eval mode, and the training step of its weights (metrics may run past it)."""
+    _, model, step = load_run(run)
+    return model, step
 
 
 def test_batches(name: str, params: dict[str, Any], num: int, batch_size: int, seed: int = 0):
@@ -219,7 +214,7 @@ def direction_scores(hist: np.ndarray) -> tuple[list[int], list[float]]:
     return [int(m) for m in share.argmax(1)], [float(s) for s in share.max(1)]
 
 
-__all__ = ["DIRECTIONS", "MOVE_NAMES", "IMG", "ROOT", "STEPS", "DATA_PARAMS", "CPU_OVERRIDES", "RUNS", "BRANCHES", "VIM_RUNS", "train_run", "weights_step", "load", "test_batches", "match_slots_to_balls", "match_slots",
+__all__ = ["DIRECTIONS", "MOVE_NAMES", "IMG", "ROOT", "STEPS", "DATA_PARAMS", "CPU_OVERRIDES", "RUNS", "BRANCHES", "VIM_RUNS", "train_run", "load", "test_batches", "match_slots_to_balls", "match_slots",
            "gather_slots", "module_histogram", "direction_scores"]
 
 

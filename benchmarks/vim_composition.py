@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._results import command, machine, publish  # noqa: E402
 from benchmarks.vim_common import (DATA_PARAMS, STEPS, VIM_RUNS, gather_slots, load,  # noqa: E402
-                                   match_slots, test_batches, train_run, weights_step)
+                                   match_slots, test_batches, train_run)
 from slotvideo.models.vim import object_centroids  # noqa: E402
 
 COMPOSITIONAL = {**DATA_PARAMS, "num_frames": 5, "num_atomic": 3, "min_atomic": 2}
@@ -60,10 +60,10 @@ def main() -> int:
     rows, steps = {}, {}
     for name in args.runs:
         run = train_run(name, args.run_dir)
-        model = load(run)
+        model, step = load(run)
         label = f"`{name}`: " + ("monolithic (1 module)" if model.cfg.num_modules == 1 else f"VIM, {model.cfg.num_modules} modules")
         rows[label] = error_per_iteration(model, args.num, args.iterations)
-        steps[label] = weights_step(run)
+        steps[label] = step
     header = "| model | " + " | ".join(f"it {i}" for i in range(args.iterations + 1)) + " |"
     lines = [header, "|---" * (args.iterations + 2) + "|"]
     lines += [f"| {k} ({steps[k]} steps) | " + " | ".join(f"{e:.2f}" for e in v) + " |" for k, v in rows.items()]

@@ -87,7 +87,7 @@ def main() -> int:
 
     torch.manual_seed(0)
     rows = RECIPES[args.recipe]
-    results = {name: curves(load(train_run(name, args.run_dir, args.steps)), args.num) for name in rows}
+    results = {name: curves(load(train_run(name, args.run_dir, args.steps))[0], args.num) for name in rows}
     mse = {n: mean_and_se(err.mean(1)) for n, (err, _) in results.items()}
     kl = {n: mean_and_se(k.sum(1)) for n, (_, k) in results.items()}
     lines = [f"| {rows[n]} (`{n}`) | {1e3 * m:.2f} +- {1e3 * s:.2f} | {kl[n][0]:.1f} +- {kl[n][1]:.1f} | "

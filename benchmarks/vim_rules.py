@@ -27,8 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._results import command, machine, publish  # noqa: E402
 from benchmarks.vim_common import (DATA_PARAMS, IMG, MOVE_NAMES, STEPS, VIM_RUNS, direction_scores, load,  # noqa: E402
-                                   gather_slots, match_slots, match_slots_to_balls, module_histogram, test_batches, train_run,
-                                   weights_step)
+                                   gather_slots, match_slots, match_slots_to_balls, module_histogram, test_batches, train_run)
 from slotvideo.models.vim import object_centroids  # noqa: E402
 from slotvideo.nn.distributions import DiagonalGaussian  # noqa: E402
 from slotvideo.nn.module_bank import select  # noqa: E402
@@ -112,7 +111,7 @@ def main() -> int:
     hists, lines = {}, []
     for name in args.runs:
         run = train_run(name, args.run_dir)
-        model = load(run)
+        model, step = load(run)
         hist, sampled = (module_histogram(model, test_batches("random-walk", DATA_PARAMS, args.num, 32),
                                           model.cfg.num_modules, sample=sample) for sample in (False, True))
         hists[f"{name}: {model.cfg.num_modules} modules"] = hist
@@ -122,7 +121,7 @@ def main() -> int:
         met = (min(share) >= 0.9 and len(set(best)) == 4
                and all(usage[m] <= IDLE for m in range(model.cfg.num_modules) if m not in best))
         shift = module_displacements(model, test_batches("random-walk", DATA_PARAMS, min(args.num, 64), 32))
-        lines.append(f"| `{name}` | {model.cfg.num_modules} | {weights_step(run)} | "
+        lines.append(f"| `{name}` | {model.cfg.num_modules} | {step} | "
                      + "; ".join(f"{MOVE_NAMES[d]}: m{best[d]} {share[d]:.1%}" for d in range(4)) + " | "
                      + " ".join(f"{sampled[d, best[d]] / max(sampled[d].sum(), 1):.1%}" for d in range(4))
                      + f" | {' '.join(f'{u:.0%}' for u in usage)} | "

@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._results import command, machine, publish  # noqa: E402
-from benchmarks.vim_common import DATA_PARAMS, load, test_batches, weights_step  # noqa: E402
+from benchmarks.vim_common import DATA_PARAMS, load, test_batches  # noqa: E402
 from slotvideo.metrics.ari import fg_ari  # noqa: E402
 
 
@@ -94,10 +94,9 @@ def main() -> int:
         run = args.run_dir / name
         if not (run / "checkpoints" / "last.ckpt").exists():
             parser.error(f"{run} holds no checkpoint: train it with benchmarks/vim_common.py first")
-        model = load(run)
+        model, step = load(run)
         if model.cfg.teacher_forcing:
             forced.add(name)
-        step = weights_step(run)
         for label, sample in [(name, True)] + [(f"{name} (mode)", False)] * (name in args.mode):
             rows[label] = {k: v.tolist() for k, v in per_frame(model, args.num, sample).items()}
             steps[label] = step

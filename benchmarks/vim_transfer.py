@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._results import command, machine, publish  # noqa: E402
 from benchmarks.vim_common import (DATA_PARAMS, VIM_RUNS, gather_slots, load, match_slots,  # noqa: E402
-                                   test_batches, train_run, weights_step)
+                                   test_batches, train_run)
 from slotvideo.data.generated import composite, coverage  # noqa: E402
 from slotvideo.data.synthetic.colors import shared_colors  # noqa: E402
 from slotvideo.data.synthetic.random_walk import shape_sdf  # noqa: E402
@@ -74,14 +74,15 @@ def main() -> int:
     args = parser.parse_args()
     torch.manual_seed(0)
     run = train_run(args.vim, args.run_dir)
-    moved, still = transfer_errors(load(run), args.num)
+    model, step = load(run)
+    moved, still = transfer_errors(model, args.num)
     steps = len(moved)
     text = "\n".join([
         "## VIM: dynamics transfer from OOD objects (Experiment 3, Figure 7)",
         "",
         f"`{command()}` on {machine()}.",
         "",
-        f"`{args.vim}` ({weights_step(run)} CPU steps on half-scale balls) reads {args.num} Random Walk OOD videos; its module "
+        f"`{args.vim}` ({step} CPU steps on half-scale balls) reads {args.num} Random Walk OOD videos; its module "
         "selections (the posterior's most probable module per transition) are replayed on training-like balls placed at the OOD objects' first positions. Position "
         "error in pixels (centroid of what each ball's slot draws) against the OOD trajectory, per frame "
         "(frame 0 = context):",
