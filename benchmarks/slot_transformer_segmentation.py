@@ -48,6 +48,15 @@ RUNS = {
 }
 
 
+def attention_masks(attention: torch.Tensor, resolution: int) -> torch.Tensor:
+    """Readout attention ``[B, T, K, h*w]`` as masks ``[B, T, K, H, W]`` (nearest upsampling of the feature grid)."""
+    b, t, k, n = attention.shape
+    side = int(round(n ** 0.5))
+    grid = attention.reshape(b * t, k, side, side)
+    return torch.nn.functional.interpolate(grid, size=resolution, mode="nearest").reshape(b, t, k, resolution,
+                                                                                            resolution)
+
+
 @torch.no_grad()
 def score(run_dir: Path, batch_size: int = 16) -> dict:
     """Val-split FG-ARI, MSE, NLL per pixel and mask confidence of the final iteration; reference MSEs; and the
@@ -62,7 +71,7 @@ def score(run_dir: Path, batch_size: int = 16) -> dict:
                       num=cfg.data.val.num)
     torch.manual_seed(0)  # the initial context and z are sampled
     sums = {"fg_ari": 0.0, "mse": 0.0, "nll_per_pixel": 0.0, "confidence": 0.0, "black_mse": 0.0,
-            "mu_std_time": 0.0, "mu_std_videos": 0.0, "attention": 0.0}
+            "mu_std_time": 0.0, "mu_std_videos": 0.0, "attention": 0.0, "attention_fg_ari": 0.0}
     videos = []
     for start in range(0, len(ds), batch_size):
         items = [ds[i] for i in range(start, min(start + batch_size, len(ds)))]
@@ -77,6 +86,9 @@ def score(run_dir: Path, batch_size: int = 16) -> dict:
         sums["nll_per_pixel"] += float(last.nll.sum()) / pixels
         sums["confidence"] += float(last.decoded.masks.amax(dim=2).mean()) * n
         sums["attention"] += float(iterations[0].attention.amax(dim=2).mean()) * n   # [B, T, K, N]: max over K
+        sums["attention_fg_ari"] += float(fg_ari(batch["segmentation"], attention_masks(iterations[0].attention,
+                                                                                        batch["video"].shape[-1]),
+                                                 per="video").sum())
         sums["black_mse"] += float(batch["video"].square().mean(dim=(1, 2, 3, 4)).sum())
         mu = last.lam[..., :model.cfg.slot_dim]                                          # [B, T, K, Z]
         sums["mu_std_time"] += float(mu.std(dim=1).mean()) * n
@@ -116,11 +128,12 @@ def render(work: Path) -> str:
              "per clip, 3 balls, 4 slots, 2 iterations, batch 8. Scored on the 128 val videos, last iteration. "
              "*confidence*: mean over pixels of the largest slot weight (0.25 for uniform masks). *nll / px*: the "
              "mixture's negative log-likelihood per pixel (3 channels, sigma 0.1; about -4.1 for a perfect fit). "
-             "*attention*: the same for the first iteration's readout attention over the 8x8 encoded pixels. "
+             "*attention*: the same for the first iteration's readout attention over the 8x8 encoded pixels, and its FG-ARI "
+             "(the attention upsampled to the frame; '-' for rows scored before this column). "
              "*mu std time / videos*: std of the slots' posterior means over the 8 frames of a clip / over the videos "
              "of a batch of 16.",
              "",
-             "| run | switches | steps | train min | FG-ARI | MSE | nll / px | confidence | attention | "
+             "| run | switches | steps | train min | FG-ARI | MSE | nll / px | confidence | attention (FG-ARI) | "
              "mu std time / videos | val FG-ARI during training |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     ref = None
@@ -129,7 +142,7 @@ def render(work: Path) -> str:
         curve = ", ".join(f"{s}: {a:.2f}" for s, a, _ in r["curve"])
         lines.append(f"| {name} | {' '.join(r['switches']) or '-'} | {r['steps']} | {r['train_s'] / 60:.0f} | "
                      f"{fmt(v['fg_ari'])} | {v['mse']:.4f} | {v['nll_per_pixel']:.2f} | {fmt(v['confidence'])} | "
-                     f"{fmt(v.get('attention'))} | "
+                     f"{fmt(v.get('attention'))} ({fmt(v.get('attention_fg_ari'))}) | "
                      f"{v['mu_std_time']:.3f} / {v['mu_std_videos']:.3f} | {curve} |")
         ref = v
     if ref is not None:

@@ -13,10 +13,20 @@ def test_train_score_and_render(tmp_path, monkeypatch):
     row = seg.run("tiny", argparse.Namespace(steps=2), tmp_path)
     assert row["steps"] == 2 and row["val"]["videos"] == 4
     val = row["val"]
-    assert -1.0 <= val["fg_ari"] <= 1.0 and val["mse"] > 0
+    assert -1.0 <= val["fg_ari"] <= 1.0 and -1.0 <= val["attention_fg_ari"] <= 1.0 and val["mse"] > 0
     for key in ("confidence", "attention"):                    # 4 slots: the largest weight is at least 1/4
         assert 0.25 - 1e-6 <= val[key] <= 1.0 + 1e-6
     assert val["black_mse"] > val["mean_frame_mse"] > 0        # the mean frame beats black on balls on black
     assert json.loads((tmp_path / "st_bb" / "tiny.json").read_text())["run"] == "tiny"
     table = seg.render(tmp_path)
     assert "| tiny | data.params.num_frames=4" in table and "all-black frame (no model)" in table
+
+
+def test_attention_masks_upsample_the_feature_grid():
+    import torch
+
+    attention = torch.rand(2, 3, 4, 4 * 4).softmax(dim=2)            # [B, T, K, h*w], 4x4 grid
+    masks = seg.attention_masks(attention, 16)
+    assert masks.shape == (2, 3, 4, 16, 16) and torch.allclose(masks.sum(2), torch.ones(2, 3, 16, 16))
+    # each 4x4 block of the frame is one feature cell, in row-major order
+    assert torch.equal(masks[:, :, :, 4:8, 12:16], attention[..., 7, None, None].expand(-1, -1, -1, 4, 4))
