@@ -44,6 +44,32 @@ RUNS = {
     "sa": ["model.initial_context=gaussian", "model.readout_steps=3"],
     "det-sa": ["model.generative=false", "model.initial_context=gaussian", "model.readout_steps=3"],
     "learned": ["model.initial_context=learned"],
+    # as close to the slot-attention baseline (configs/slot_attention_video/bouncing_balls.yaml) as switches go:
+    # learned slots, 3 readout steps, 16x16 features (no stride), Adam lr 2e-3, no object loss, deterministic
+    "det-base": ["model.generative=false", "model.initial_context=learned", "model.readout_steps=3",
+                 "model.encoder_strides=[1,1]", "optim.main.name=adam", "optim.main.lr=2e-3",
+                 "optim.main.weight_decay=0", "model.object_weight=0"],
+    # det-base less one change each: which of them does the segmenting need?
+    "det-base-s2": ["model.generative=false", "model.initial_context=learned", "model.readout_steps=3",
+                    "optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0",
+                    "model.object_weight=0"],
+    "det-base-lamb": ["model.generative=false", "model.initial_context=learned", "model.readout_steps=3",
+                      "model.encoder_strides=[1,1]", "model.object_weight=0"],
+    # det-base-s2 (the paper's stride-2 encoder) less one more change each
+    "det-base-gauss": ["model.generative=false", "model.initial_context=gaussian", "model.readout_steps=3",
+                       "optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0",
+                       "model.object_weight=0"],
+    "det-base-r1": ["model.generative=false", "model.initial_context=learned",
+                    "optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0",
+                    "model.object_weight=0"],
+    "base-gen": ["model.initial_context=learned", "model.readout_steps=3",
+                 "optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0",
+                 "model.object_weight=0"],
+    "det-base-obj": ["model.generative=false", "model.initial_context=learned", "model.readout_steps=3",
+                     "optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0"],
+    # det-sa on balls whose colours change from video to video (a slot cannot stand for one fixed colour)
+    "det-sa-colors": ["model.generative=false", "model.initial_context=gaussian", "model.readout_steps=3",
+                      "data.params.fixed_colors=false"],
     "readout3": ["model.readout_steps=3"],
 }
 
