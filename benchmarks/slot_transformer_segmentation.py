@@ -146,15 +146,18 @@ def run(name: str, args: argparse.Namespace, work: Path) -> dict:
     return row
 
 
-def render(work: Path) -> str:
+def render(work: Path, section: str = "slot-transformer-bb") -> str:
     rows = {p.stem: json.loads(p.read_text()) for p in sorted((work / "st_bb").glob("*.json"))}
-    lines = ["## Slot Transformer's generative model on Bouncing Balls (`benchmarks/slot_transformer_segmentation.py`)",
+    named = "" if section == "slot-transformer-bb" else f", section `{section}`"
+    lines = [f"## Slot Transformer's generative model on Bouncing Balls (`benchmarks/slot_transformer_segmentation.py`"
+             f"{named})",
              "", *provenance(rows.values()),
              "`configs/slot_transformer/bouncing_balls.yaml`: no task head (`task: none`), 16x16 frames, 8 frames "
              "per clip, 3 balls, 4 slots, 2 iterations, batch 8. Scored on the 128 val videos, last iteration. "
              "*confidence*: mean over pixels of the largest slot weight (0.25 for uniform masks). *nll / px*: the "
              "mixture's negative log-likelihood per pixel (3 channels, sigma 0.1; about -4.1 for a perfect fit). "
-             "*attention*: the same for the first iteration's readout attention over the 8x8 encoded pixels, and its FG-ARI "
+             "*attention*: the same for the first iteration's readout attention over the encoded pixels (8x8; 16x16 with "
+             "`model.encoder_strides=[1,1]`), and its FG-ARI "
              "(the attention upsampled to the frame; '-' for rows scored before this column). "
              "*mu std time / videos*: std of the slots' posterior means over the 8 frames of a clip / over the videos "
              "of a batch of 16.",
@@ -186,7 +189,7 @@ def main() -> int:
     parser.add_argument("--section", default="slot-transformer-bb",
                         help="docs/results.md section to redraw from every row kept under --work")
     args = parser.parse_args()
-    return run_all(args, run, render, args.section)
+    return run_all(args, run, lambda work: render(work, args.section), args.section)
 
 
 if __name__ == "__main__":
