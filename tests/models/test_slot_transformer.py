@@ -204,6 +204,21 @@ def test_readout_steps_repeat_the_gated_readout():
     assert got_attention.shape == (B, T, 3, 64) and torch.allclose(got_attention.sum(2), torch.ones(B, T, 64))
 
 
+def test_kl_warmup_scales_only_the_kl_term():
+    m = tiny(kl_warmup_steps=100)
+    assert m.kl_scale == 1.0  # before training calls on_step (a loaded model scores the full ELBO)
+    b = batch()
+    out = {}
+    for step in (0, 50, 100, 200):
+        m.on_step(step)
+        torch.manual_seed(0)
+        out[step] = m(b)
+    kl = out[0].terms["kl"]
+    assert kl > 0 and all(torch.equal(o.terms["kl"], kl) for o in out.values())
+    for step, scale in ((50, 0.5), (100, 1.0), (200, 1.0)):  # the loss moves by the scaled KL and nothing else
+        assert torch.allclose(out[step].loss - out[0].loss, scale * m.cfg.gen_weight * kl, rtol=1e-3)
+
+
 def test_segment_answer_rollout_evaluate():
     m = tiny(task="clevrer").eval()
     b = batch("clevrer")

@@ -183,6 +183,7 @@ class SlotTransformer(VideoModel):
         grid: int = field(default=6, metadata={"min": 2})                 # localization: grid x grid cells
         # eq. 3
         gen_weight: float = field(default=1.0, metadata={"min": 0.0})
+        kl_warmup_steps: int = field(default=0, metadata={"min": 0})      # not in the paper: KL weight 0 -> 1
         question_weight: float = field(default=1.0, metadata={"min": 0.0})
         object_weight: float = field(default=1.0, metadata={"min": 0.0})
         qa_weight: float = field(default=1.0, metadata={"min": 0.0})
@@ -221,6 +222,7 @@ class SlotTransformer(VideoModel):
         # auxiliary losses and heads
         self.object_loss = (ObjectPrediction(z, cfg.object_slot_counts, cfg.object_target_fraction)
                             if cfg.object_prediction else None)
+        self.kl_scale = 1.0  # set by on_step (model.kl_warmup_steps)
         self.head: TaskHead | None = None
         self.question_loss: QuestionPrediction | None = None
         if cfg.task != "none":
@@ -236,6 +238,11 @@ class SlotTransformer(VideoModel):
                 self.question_loss = QuestionPrediction(z, cfg.question_vocab_size, ANSWER_VOCAB_SIZE + 2,
                                                         cfg.head_embed_dim, cfg.head_heads,
                                                         hidden=cfg.question_hidden)
+
+    def on_step(self, step: int) -> None:
+        """``model.kl_warmup_steps`` > 0: the KL term's weight rises linearly from 0 to 1 over that many steps."""
+        warmup = self.cfg.kl_warmup_steps
+        self.kl_scale = min(1.0, step / warmup) if warmup else 1.0
 
     # ------------------------------------------------------------------ config
     @staticmethod
@@ -437,7 +444,7 @@ class SlotTransformer(VideoModel):
         last = iterations[-1]
         nll = torch.stack([it.nll.sum(1) for it in iterations]).sum(0)                 # [B], summed over iterations
         kl = torch.stack([it.kl.sum(1) for it in iterations]).sum(0)
-        per_sample = self.cfg.gen_weight * (nll + kl)
+        per_sample = self.cfg.gen_weight * (nll + self.kl_scale * kl)
         terms = {"nll": nll.mean().detach(), "kl": kl.mean().detach(),
                  "mse": (last.decoded.recon - video).square().mean().detach()}
         if self.object_loss is not None and self.cfg.object_weight > 0:
