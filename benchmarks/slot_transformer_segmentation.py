@@ -69,6 +69,9 @@ RUNS = {
     "base-gen-warm": ["model.initial_context=learned", "model.kl_warmup_steps=2000",
                       "optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0",
                       "model.object_weight=0"],
+    "base-gen-sigma": ["model.initial_context=learned", "model.log_sigma_bias=-3",
+                       "optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0",
+                       "model.object_weight=0"],
     "det-base-obj": ["model.generative=false", "model.initial_context=learned",
                      "optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0"],
     # det-sa on balls whose colours change from video to video (a slot cannot stand for one fixed colour)

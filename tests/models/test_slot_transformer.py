@@ -219,6 +219,13 @@ def test_kl_warmup_scales_only_the_kl_term():
         assert torch.allclose(out[step].loss - out[0].loss, scale * m.cfg.gen_weight * kl, rtol=1e-3)
 
 
+def test_log_sigma_bias_sets_the_initial_posterior_width():
+    m = tiny(log_sigma_bias=-3.0)
+    assert torch.equal(m.to_lambda.bias[16:], torch.full((16,), -3.0))
+    lam = m.infer(batch().video)["iterations"][0].lam
+    assert lam[..., 16:].mean() < -2.0 and tiny().to_lambda.bias[16:].abs().max() < 1.0
+
+
 def test_segment_answer_rollout_evaluate():
     m = tiny(task="clevrer").eval()
     b = batch("clevrer")

@@ -184,6 +184,7 @@ class SlotTransformer(VideoModel):
         # eq. 3
         gen_weight: float = field(default=1.0, metadata={"min": 0.0})
         kl_warmup_steps: int = field(default=0, metadata={"min": 0})      # not in the paper: KL weight 0 -> 1
+        log_sigma_bias: float = 0.0    # not in the paper: initial bias of W's log sigma outputs (-3: sigma ~0.05)
         question_weight: float = field(default=1.0, metadata={"min": 0.0})
         object_weight: float = field(default=1.0, metadata={"min": 0.0})
         qa_weight: float = field(default=1.0, metadata={"min": 0.0})
@@ -208,6 +209,9 @@ class SlotTransformer(VideoModel):
         else:
             self.context = SlotTimeLSTM(s, cfg.lstm_hidden, cfg.lstm_layers, cfg.max_frames)
         self.to_lambda = nn.Linear(s, 2 * z)
+        if cfg.log_sigma_bias:
+            with torch.no_grad():
+                self.to_lambda.bias[z:].fill_(cfg.log_sigma_bias)
         self.decoder = SpatialBroadcastDecoder(z, cfg.resolution, 3, cfg.decoder_channels, cfg.decoder_kernel,
                                                position="fourier", num_frequencies=cfg.decoder_frequencies)
         # iterative inference
