@@ -62,6 +62,13 @@ RUNS = {
     "det-base-r1": ["model.generative=false", "model.initial_context=learned",
                     "optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0",
                     "model.object_weight=0"],
+    # det-base-r1 with the paper's N(0, 1) initial context; and det-base-r1's second seed
+    "det-base-sampled": ["model.generative=false",
+                         "optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0",
+                         "model.object_weight=0"],
+    "det-base-r1-seed1": ["seed=1", "model.generative=false", "model.initial_context=learned",
+                          "optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0",
+                          "model.object_weight=0"],
     # det-base-r1 (the paper's one readout step) less one more change each: generative; the object loss back
     "base-gen": ["model.initial_context=learned",
                  "optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0",
