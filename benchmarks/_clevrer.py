@@ -116,7 +116,6 @@ def score(run_dir: Path, split: str = "val", seed: int = 0, loaded: tuple | None
     ``loaded`` is the run's (config, model), from ``checkpoint.load_run``, when the caller has it already."""
     from slotvideo.data.batch import collate
     from slotvideo.data.clevrer import ClevrerPredictions
-
     from slotvideo.train.checkpoint import load_run
 
     cfg, model = loaded or load_run(run_dir)[:2]

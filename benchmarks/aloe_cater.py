@@ -112,8 +112,7 @@ def frontend_objects(run_dir: Path, num: int | None) -> dict[str, dict[str, floa
     from slotvideo.metrics.ari import fg_ari
     from slotvideo.metrics.matching import mean_best_overlap
 
-    cfg, model, _ = load_run(run_dir)
-    model.eval()
+    cfg, model, _ = load_run(run_dir)  # in eval mode
     out = {}
     for cam in CAMERAS:
         ds = single_task(cfg, "val", "localize", num, camera=cam, masks=True)

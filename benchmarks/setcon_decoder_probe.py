@@ -69,8 +69,7 @@ def main() -> int:
     if getattr(model, "name", None) != "setcon":
         parser.error(f"{args.run}: not a SetCon run (model {getattr(model, 'name', '?')!r})")
     train_set, val_set = open_data(cfg, "train"), open_data(cfg, "val")
-    model.eval()
-    model.requires_grad_(False)
+    model.requires_grad_(False)  # load_run gives the model in eval mode; only its decoder trains below
     model.decoder.requires_grad_(True)
     if model.cfg.encoder == "slot_attention":
         for obj, share in attention_owners(model, val_set).items():

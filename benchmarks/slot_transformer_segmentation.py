@@ -104,8 +104,7 @@ def score(run_dir: Path, batch_size: int = 16) -> dict:
     from slotvideo.metrics.ari import fg_ari
     from slotvideo.train.checkpoint import load_run
 
-    cfg, model, step = load_run(run_dir)
-    model.eval()
+    cfg, model, step = load_run(run_dir)  # in eval mode
     ds = open_dataset(cfg.data.name, cfg.data.val.split, params=dict(cfg.data.params), cache_dir=cfg.data.cache_dir,
                       num=cfg.data.val.num)
     torch.manual_seed(0)  # the initial context and z are sampled
