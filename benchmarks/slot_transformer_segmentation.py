@@ -32,58 +32,44 @@ from benchmarks._results import fmt, provenance, stamp  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 
 CONFIG = "configs/slot_transformer/bouncing_balls.yaml"
+DET = ["model.generative=false"]                      # section 5's deterministic mode: z = mu, no KL
+ADAM = ["optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0"]  # the baseline's optimiser
+# not in the paper: slot attention's learned Gaussian init / K learned slots, 3 readout steps per iteration
+GAUSS, LEARNED, READ3 = ["model.initial_context=gaussian"], ["model.initial_context=learned"], ["model.readout_steps=3"]
+NO_OBJ, STRIDE1 = ["model.object_weight=0"], ["model.encoder_strides=[1,1]"]
+# the recipe that segments: deterministic, K learned initial slots, Adam, the ELBO alone
+RECIPE = [*DET, *LEARNED, *ADAM, *NO_OBJ]
 #: run -> switches
 RUNS = {
     "lamb": [],                                        # the config as it is: generative, LAMB lr 1e-3
-    "det": ["model.generative=false"],                 # section 5's deterministic mode: z = mu, no KL
-    "noobj": ["model.object_weight=0"],                # the ELBO alone
+    "det": DET,
+    "noobj": NO_OBJ,                                   # the ELBO alone
     "adam": ["optim.main.name=adam", "optim.main.lr=4e-4", "optim.main.weight_decay=0"],
     "it4": ["model.iterations=4"],                     # the paper's CLEVRER / CATER iterations (Table 5)
-    "det-it4": ["model.generative=false", "model.iterations=4"],
-    # not in the paper: slot attention's learned Gaussian init and 3 readout steps per iteration
-    "sa": ["model.initial_context=gaussian", "model.readout_steps=3"],
-    "det-sa": ["model.generative=false", "model.initial_context=gaussian", "model.readout_steps=3"],
-    "learned": ["model.initial_context=learned"],
+    "det-it4": [*DET, "model.iterations=4"],
+    "sa": [*GAUSS, *READ3],
+    "det-sa": [*DET, *GAUSS, *READ3],
+    "learned": LEARNED,
     # as close to the slot-attention baseline (configs/slot_attention_video/bouncing_balls.yaml) as switches go:
     # learned slots, 3 readout steps, 16x16 features (no stride), Adam lr 2e-3, no object loss, deterministic
-    "det-base": ["model.generative=false", "model.initial_context=learned", "model.readout_steps=3",
-                 "model.encoder_strides=[1,1]", "optim.main.name=adam", "optim.main.lr=2e-3",
-                 "optim.main.weight_decay=0", "model.object_weight=0"],
+    "det-base": [*RECIPE, *READ3, *STRIDE1],
     # det-base less one change each: which of them does the segmenting need?
-    "det-base-s2": ["model.generative=false", "model.initial_context=learned", "model.readout_steps=3",
-                    "optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0",
-                    "model.object_weight=0"],
-    "det-base-lamb": ["model.generative=false", "model.initial_context=learned", "model.readout_steps=3",
-                      "model.encoder_strides=[1,1]", "model.object_weight=0"],
+    "det-base-s2": [*RECIPE, *READ3],
+    "det-base-lamb": [*DET, *LEARNED, *NO_OBJ, *READ3, *STRIDE1],
     # det-base-s2 (the paper's stride-2 encoder) less one more change each
-    "det-base-gauss": ["model.generative=false", "model.initial_context=gaussian", "model.readout_steps=3",
-                       "optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0",
-                       "model.object_weight=0"],
-    "det-base-r1": ["model.generative=false", "model.initial_context=learned",
-                    "optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0",
-                    "model.object_weight=0"],
-    # det-base-r1 with the paper's N(0, 1) initial context; and det-base-r1's second seed
-    "det-base-sampled": ["model.generative=false",
-                         "optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0",
-                         "model.object_weight=0"],
-    "det-base-r1-seed1": ["seed=1", "model.generative=false", "model.initial_context=learned",
-                          "optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0",
-                          "model.object_weight=0"],
-    # det-base-r1 (the paper's one readout step) less one more change each: generative; the object loss back
-    "base-gen": ["model.initial_context=learned",
-                 "optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0",
-                 "model.object_weight=0"],
-    "base-gen-warm": ["model.initial_context=learned", "model.kl_warmup_steps=2000",
-                      "optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0",
-                      "model.object_weight=0"],
-    "base-gen-sigma": ["model.initial_context=learned", "model.log_sigma_bias=-3",
-                       "optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0",
-                       "model.object_weight=0"],
-    "det-base-obj": ["model.generative=false", "model.initial_context=learned",
-                     "optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0"],
+    "det-base-gauss": [*DET, *GAUSS, *ADAM, *NO_OBJ, *READ3],
+    "det-base-r1": RECIPE,
+    # the recipe with the paper's N(0, 1) initial context; and the recipe's second seed
+    "det-base-sampled": [*DET, *ADAM, *NO_OBJ],
+    "det-base-r1-seed1": ["seed=1", *RECIPE],
+    # the recipe less one more change each: generative (also with KL warm-up or a narrow initial posterior);
+    # the object loss back
+    "base-gen": [*LEARNED, *ADAM, *NO_OBJ],
+    "base-gen-warm": [*LEARNED, *ADAM, *NO_OBJ, "model.kl_warmup_steps=2000"],
+    "base-gen-sigma": [*LEARNED, *ADAM, *NO_OBJ, "model.log_sigma_bias=-3"],
+    "det-base-obj": [*DET, *LEARNED, *ADAM],
     # det-sa on balls whose colours change from video to video (a slot cannot stand for one fixed colour)
-    "det-sa-colors": ["model.generative=false", "model.initial_context=gaussian", "model.readout_steps=3",
-                      "data.params.fixed_colors=false"],
+    "det-sa-colors": [*DET, *GAUSS, *READ3, "data.params.fixed_colors=false"],
 }
 
 
