@@ -1,19 +1,23 @@
-"""Does the Slot Transformer's generative model segment objects? Bouncing Balls, no task head.
+"""Does the Slot Transformer's generative model segment objects? Bouncing Balls or clevrer-mini, no task head.
 
     python benchmarks/slot_transformer_segmentation.py --work .cache/st_bb --steps 5000 --runs det adam
+    python benchmarks/slot_transformer_segmentation.py --dataset clevrer-mini --work .cache/st_clevrer --runs det-base-obj
 
 Each run trains ``configs/slot_transformer/bouncing_balls.yaml`` (16x16, 8 frames, 4 slots, ``task: none``:
 the ELBO and the object-prediction loss only) plus the run's switches as ``<work>/runs/st-bb-<run>`` (a
-stopped run resumes), with a val evaluation every 500 steps. It is then scored on the whole val split
-(128 videos): FG-ARI of the last iteration's masks against the generator's ball masks, the reconstruction's
+stopped run resumes), with a val evaluation every 500 steps. ``--dataset clevrer-mini`` trains
+``configs/slot_transformer/clevrer_mini.yaml`` on whole videos instead (no questions, 32x32, 5 slots; the
+1000 generated videos of ``benchmarks/aloe_clevrer.py``) as ``<work>/runs/st-clevrer-<run>``. A run is
+then scored on the val split (128 videos): FG-ARI of the last iteration's masks against the generator's ball masks, the reconstruction's
 MSE (the mask-weighted mean), the mixture's negative log-likelihood per pixel and the masks' confidence
 (mean over pixels of the largest slot weight; 1/K = 0.25 for uniform masks), the same for the first
 iteration's readout attention over the encoded pixels, and how much the posterior
 mean ``mu`` of a slot moves over the clip against how much it differs between videos (std over time / over
 the videos of a batch; a slot that follows a moving ball must change over time). Two references without a
 model: the MSE of an all-black frame and of the mean val frame. Rows are kept per run in
-``<work>/st_bb/<run>.json``; the ``--section`` of docs/results.md (default ``slot-transformer-bb``) is redrawn
-from all of them, so a new ``--work`` folder goes with a new section.
+``<work>/st_bb/<run>.json`` (``st_clevrer`` for clevrer-mini); the ``--section`` of docs/results.md (default
+``slot-transformer-bb`` / ``slot-transformer-clevrer``) is redrawn from all of them, so a new ``--work`` folder
+goes with a new section.
 """
 from __future__ import annotations
 
@@ -32,6 +36,27 @@ from benchmarks._results import fmt, provenance, stamp  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 
 CONFIG = "configs/slot_transformer/bouncing_balls.yaml"
+#: dataset -> (short name, config, the switches that make it a video-only run, what the table says of it)
+DATASETS = {
+    "bouncing-balls": ("bb", CONFIG, [],
+                       "`configs/slot_transformer/bouncing_balls.yaml`: no task head (`task: none`), 16x16 frames, 8 "
+                       "frames per clip, 3 balls, 4 slots, 2 iterations, batch 8. Scored on the 128 val videos, last "
+                       "iteration. *confidence*: mean over pixels of the largest slot weight (0.25 for uniform masks). "
+                       "*nll / px*: the mixture's negative log-likelihood per pixel (3 channels, sigma 0.1; about -4.1 "
+                       "for a perfect fit)."),
+    # the generated CLEVRER-style videos of benchmarks/aloe_clevrer.py (same generator settings, so the same
+    # cache), whole clips without questions, at the data's 32x32 (at 16x16 an object is about 2x2 pixels)
+    "clevrer-mini": ("clevrer", "configs/slot_transformer/clevrer_mini.yaml",
+                     ["model.task=none", "data.params.task=video", "data.params.generate.num_videos=1000",
+                      "data.val.num=128", "train.eval_batches=16"],
+                     "`configs/slot_transformer/clevrer_mini.yaml` on whole clips: no task head (`model.task=none "
+                     "data.params.task=video`), 32x32 frames, 8 frames per clip, 5 slots, 2 iterations, batch 8; the "
+                     "1000 generated videos of `benchmarks/aloe_clevrer.py`, whose objects are about 4x4 pixels on a "
+                     "grey floor (about 10% of the pixels). Scored on 128 val videos against the generator's object "
+                     "masks, last iteration. *confidence*: mean over pixels of the largest slot weight (0.2 for "
+                     "uniform masks). *nll / px*: the mixture's negative log-likelihood per pixel (3 channels, sigma "
+                     "0.1)."),
+}
 DET = ["model.generative=false"]                      # section 5's deterministic mode: z = mu, no KL
 ADAM = ["optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0"]  # the baseline's optimiser
 # not in the paper: slot attention's learned Gaussian init / K learned slots, 3 readout steps per iteration
@@ -128,33 +153,33 @@ def score(run_dir: Path, batch_size: int = 16) -> dict:
 
 
 def run(name: str, args: argparse.Namespace, work: Path) -> dict:
-    run_dir = train_run(CONFIG, f"st-bb-{name}", work, args.steps,
-                        [f"data.cache_dir={work / 'cache'}", "train.eval_every=500", *RUNS[name]])
+    short, config, video_only, _ = DATASETS[args.dataset]
+    run_dir = train_run(config, f"st-{short}-{name}", work, args.steps,
+                        [f"data.cache_dir={work / 'cache'}", "train.eval_every=500", *video_only, *RUNS[name]])
     _, train_s, evals = finished_steps(run_dir)
     t = time.time()
     val = score(run_dir)
-    row = {"run": name, "switches": RUNS[name], "steps": val.pop("step"), "train_s": round(train_s, 1), **stamp(),
+    row = {"run": name, "dataset": args.dataset, "switches": RUNS[name], "steps": val.pop("step"), "train_s": round(train_s, 1), **stamp(),
            "val": val,
            "curve": [(r["step"], r["val/fg_ari"], r["val/mse"]) for r in evals if "val/fg_ari" in r]}
     row["score_s"] = round(time.time() - t, 1)
-    path = work / "st_bb" / f"{name}.json"
+    path = work / f"st_{short}" / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(row, indent=1))
     print(name, json.dumps(row["val"]), flush=True)
     return row
 
 
-def render(work: Path, section: str = "slot-transformer-bb") -> str:
-    rows = {p.stem: json.loads(p.read_text()) for p in sorted((work / "st_bb").glob("*.json"))}
-    named = "" if section == "slot-transformer-bb" else f", section `{section}`"
-    lines = [f"## Slot Transformer's generative model on Bouncing Balls (`benchmarks/slot_transformer_segmentation.py`"
+def render(work: Path, section: str | None = None, dataset: str = "bouncing-balls") -> str:
+    short, _, _, about = DATASETS[dataset]
+    section = section or f"slot-transformer-{short}"
+    rows = {p.stem: json.loads(p.read_text()) for p in sorted((work / f"st_{short}").glob("*.json"))}
+    named = "" if section == f"slot-transformer-{short}" else f", section `{section}`"
+    title = "Bouncing Balls" if short == "bb" else "clevrer-mini clips"
+    lines = [f"## Slot Transformer's generative model on {title} (`benchmarks/slot_transformer_segmentation.py`"
              f"{named})",
              "", *provenance(rows.values()),
-             "`configs/slot_transformer/bouncing_balls.yaml`: no task head (`task: none`), 16x16 frames, 8 frames "
-             "per clip, 3 balls, 4 slots, 2 iterations, batch 8. Scored on the 128 val videos, last iteration. "
-             "*confidence*: mean over pixels of the largest slot weight (0.25 for uniform masks). *nll / px*: the "
-             "mixture's negative log-likelihood per pixel (3 channels, sigma 0.1; about -4.1 for a perfect fit). "
-             "*attention*: the same for the first iteration's readout attention over the encoded pixels (8x8; 16x16 with "
+             about + " *attention*: the same for the first iteration's readout attention over the encoded pixels (8x8; 16x16 with "
              "`model.encoder_strides=[1,1]`), and its FG-ARI "
              "(the attention upsampled to the frame; '-' for rows scored before this column). "
              "*mu std time / videos*: std of the slots' posterior means over the 8 frames of a clip / over the videos "
@@ -184,10 +209,12 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--runs", nargs="*", choices=sorted(RUNS), default=["lamb"])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--section", default="slot-transformer-bb",
-                        help="docs/results.md section to redraw from every row kept under --work")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="bouncing-balls")
+    parser.add_argument("--section", help="docs/results.md section to redraw from every row of --dataset kept under "
+                                          "--work (default slot-transformer-bb / slot-transformer-clevrer)")
     args = parser.parse_args()
-    return run_all(args, run, lambda work: render(work, args.section), args.section)
+    section = args.section or f"slot-transformer-{DATASETS[args.dataset][0]}"
+    return run_all(args, run, lambda work: render(work, section, args.dataset), section)
 
 
 if __name__ == "__main__":

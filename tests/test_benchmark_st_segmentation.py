@@ -10,7 +10,7 @@ seg = pytest.importorskip("benchmarks.slot_transformer_segmentation")
 def test_train_score_and_render(tmp_path, monkeypatch):
     monkeypatch.setitem(seg.RUNS, "tiny", ["data.params.num_frames=4", "data.train.num=8", "data.val.num=4",
                                            "data.batch_size=2", "train.log_every=1", "train.ckpt_every=2"])
-    row = seg.run("tiny", argparse.Namespace(steps=2), tmp_path)
+    row = seg.run("tiny", argparse.Namespace(steps=2, dataset="bouncing-balls"), tmp_path)
     assert row["steps"] == 2 and row["val"]["videos"] == 4
     val = row["val"]
     assert -1.0 <= val["fg_ari"] <= 1.0 and -1.0 <= val["attention_fg_ari"] <= 1.0 and val["mse"] > 0
@@ -20,6 +20,19 @@ def test_train_score_and_render(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "st_bb" / "tiny.json").read_text())["run"] == "tiny"
     table = seg.render(tmp_path)
     assert "| tiny | data.params.num_frames=4" in table and "all-black frame (no model)" in table
+
+
+def test_clevrer_mini_clips_without_questions(tmp_path, monkeypatch):
+    monkeypatch.setitem(seg.RUNS, "tiny", ["data.params.generate.num_videos=12", "data.params.num_frames=4",
+                                           "data.val.num=2", "data.batch_size=2", "model.resolution=16",
+                                           "data.params.size=[16,16]", "train.log_every=1", "train.ckpt_every=2"])
+    row = seg.run("tiny", argparse.Namespace(steps=2, dataset="clevrer-mini"), tmp_path)
+    assert row["dataset"] == "clevrer-mini" and row["steps"] == 2 and row["val"]["videos"] == 2
+    assert (tmp_path / "runs" / "st-clevrer-tiny" / "checkpoints" / "last.ckpt").exists()
+    assert -1.0 <= row["val"]["fg_ari"] <= 1.0 and 0.2 - 1e-6 <= row["val"]["confidence"] <= 1.0 + 1e-6  # 5 slots
+    table = seg.render(tmp_path, dataset="clevrer-mini")
+    assert "on clevrer-mini clips" in table and "| tiny | data.params.generate.num_videos=12" in table
+    assert "| tiny |" not in seg.render(tmp_path)              # the Bouncing Balls table keeps its own rows
 
 
 def test_attention_masks_upsample_the_feature_grid():
