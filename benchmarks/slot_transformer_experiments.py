@@ -66,6 +66,8 @@ RUNS = {
     "clevrer-recipe": ("clevrer", RECIPE),
     # experiment 4 on the recipe: generative again (learned slots and Adam kept)
     "clevrer-recipe-gen": ("clevrer", [*LEARNED, *ADAM]),
+    # the recipe at the data's 32x32, where an object covers about 4x4 pixels instead of 2x2
+    "clevrer-recipe-32": ("clevrer", [*RECIPE, "model.resolution=32", "data.params.size=[32,32]"]),
     # experiment 2: CATER-style snitch localization, static and moving camera
     "cater": ("cater", []),
     "cater-moving": ("cater", ["data.params.generate.camera=moving", "data.params.camera=moving"]),

@@ -207,6 +207,28 @@ def load_run(path: str | os.PathLike, device: str | torch.device = "cpu") -> tup
     return cfg, model, int(state["step"])
 
 
+def init_weights(model: torch.nn.Module, path: str | os.PathLike, expect_model: str | None = None) -> list[str]:
+    """Start ``model`` from the (EMA when kept) weights of a run dir or ``.ckpt`` file (``train.init_from``):
+    every tensor whose name the model shares is copied; the model's other tensors (a task head the stored run
+    did not have) keep their initialisation, and their names are returned. A shared name whose shape differs,
+    or no shared name at all, is a :class:`CheckpointError`: the two runs configure different models."""
+    state = read_checkpoint(path, expect_model=expect_model)
+    weights = ema_weights(state["model"], state.get("ema"))
+    own = model.state_dict()
+    where = resolve_checkpoint(path)
+    misfits = [f"{k} {tuple(v.shape)} (model {tuple(own[k].shape)})" for k, v in weights.items()
+               if k in own and v.shape != own[k].shape]
+    if misfits:
+        raise CheckpointError(f"{where}: train.init_from: {len(misfits)} weights do not fit the configured model, "
+                              f"e.g. {'; '.join(misfits[:3])}")
+    shared = {k: v for k, v in weights.items() if k in own}
+    if not shared:
+        raise CheckpointError(f"{where}: train.init_from: no weight of the checkpoint has a name of the configured "
+                              "model")
+    model.load_state_dict(shared, strict=False)
+    return sorted(set(own) - set(shared))
+
+
 def export_safetensors(run: str | os.PathLike, out: str | os.PathLike) -> Path:
     """Write the (EMA when present) weights of a run or checkpoint to a ``.safetensors`` file."""
     from safetensors.torch import save_file

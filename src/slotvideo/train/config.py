@@ -19,7 +19,7 @@ Top-level schema (:class:`Config`)::
             seed (of generated data), params: {...},
             train: {split: train, num: null}, val: {split: val, num: null}}
     train: {steps, log_every, eval_every, eval_batches, ckpt_every, keep_checkpoints, media_every,
-            grad_clip, ema: {decay}, compile, accelerator, devices, num_nodes, strategy, precision}
+            grad_clip, init_from, ema: {decay}, compile, accelerator, devices, num_nodes, strategy, precision}
     optim: {<optimizer name, default "main">: {name, lr, weight_decay, betas, momentum, eps, kwargs,
             scale_lr_by_batch, schedule: {name, warmup_steps, min_lr, decay_rate, decay_steps,
             step_size, gamma, steps}}}
@@ -100,6 +100,9 @@ class TrainConfig:
     keep_checkpoints: int = field(default=3, metadata={"min": 0})  # numbered files kept besides last.ckpt
     media_every: int = field(default=0, metadata={"min": 0})       # 0: no media
     grad_clip: Optional[float] = field(default=None, metadata={"min": 0.0})   # global norm; null = off
+    # a run dir or .ckpt of the same model to start a fresh run from (e.g. a video-only run for a task run):
+    # the tensors it shares with the model are copied, the rest keep their initialisation; null = none
+    init_from: Optional[str] = None
     ema: EMAConfig = field(default_factory=EMAConfig)
     compile: bool = False
     accelerator: str = field(default="auto", metadata={"choices": ("auto", "cpu", "cuda", "gpu", "mps")})

@@ -39,7 +39,7 @@ from ..data import open_dataset
 from ..data.batch import Batch, collate
 from ..errors import CheckpointError, ConfigError, DataError
 from ..registry import lookup
-from .checkpoint import CheckpointManager, atomic_write_text, read_checkpoint, set_rng_state
+from .checkpoint import CheckpointManager, atomic_write_text, init_weights, read_checkpoint, set_rng_state
 from .config import build_model, plain, to_yaml
 from .logging import RunLogger
 from .loop import TrainLoop
@@ -189,6 +189,12 @@ def train(cfg: DictConfig, *, measure: bool = False, progress: bool = True, writ
         except RuntimeError as e:
             raise CheckpointError(f"{resume_from}: weights do not fit the configured model: "
                                   f"{str(e).splitlines()[0]}") from None
+    elif cfg.train.init_from:
+        fresh = init_weights(model, cfg.train.init_from, expect_model=cfg.model.name)
+        if fabric.is_global_zero:
+            print(f"train.init_from: weights from {cfg.train.init_from}; {len(fresh)} tensors keep their "
+                  f"initialisation" + (f" ({', '.join(fresh[:4])}{', ...' if len(fresh) > 4 else ''})" if fresh else ""),
+                  flush=True)
     module = torch.compile(model) if cfg.train.compile else model
     fmodel = fabric.setup_module(module)
     fmodel.mark_forward_method("evaluate_batch")
