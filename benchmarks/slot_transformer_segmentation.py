@@ -93,9 +93,6 @@ RUNS = {
     "base-gen-warm": [*LEARNED, *ADAM, *NO_OBJ, "model.kl_warmup_steps=2000"],
     "base-gen-sigma": [*LEARNED, *ADAM, *NO_OBJ, "model.log_sigma_bias=-3"],
     "det-base-obj": [*DET, *LEARNED, *ADAM],
-    # det-base-obj with finer features (stride 1 then 2: 16x16 features at 32x32) and a wider decoder, for
-    # clevrer-mini's 4x4-pixel objects
-    "det-obj-fine": [*DET, *LEARNED, *ADAM, "model.encoder_strides=[1,2]", "model.decoder_channels=[32,32]"],
     # det-sa on balls whose colours change from video to video (a slot cannot stand for one fixed colour)
     "det-sa-colors": [*DET, *GAUSS, *READ3, "data.params.fixed_colors=false"],
 }
