@@ -170,6 +170,24 @@ def run(name: str, args: argparse.Namespace, work: Path) -> dict:
     return row
 
 
+@torch.no_grad()
+def figure(run_dir: Path, path: Path, clip: int = 0) -> Path:
+    """One val clip as the workbench's media draw it: input, reconstruction, then each slot's mask times its
+    RGB (last iteration; ``slotvideo.viz.reconstruction_grid``), enlarged 4x, as a PNG."""
+    from slotvideo.data import open_dataset
+    from slotvideo.train.checkpoint import load_run
+    from slotvideo.viz.grids import reconstruction_grid, save_png
+
+    cfg, model, _ = load_run(run_dir)
+    ds = open_dataset(cfg.data.name, cfg.data.val.split, params=dict(cfg.data.params), cache_dir=cfg.data.cache_dir,
+                      num=clip + 1)
+    video = ds[clip]["video"][None]
+    torch.manual_seed(0)
+    decoded = model.infer(video)["iterations"][-1].decoded
+    grid = reconstruction_grid(video[0], decoded.recon[0], decoded.masks[0], decoded.rgb[0])
+    return save_png(path, grid.repeat(4, axis=0).repeat(4, axis=1))
+
+
 def render(work: Path, section: str | None = None, dataset: str = "bouncing-balls") -> str:
     short, _, _, about = DATASETS[dataset]
     section = section or f"slot-transformer-{short}"
@@ -210,10 +228,19 @@ def main() -> int:
     parser.add_argument("--runs", nargs="*", choices=sorted(RUNS), default=["lamb"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="bouncing-balls")
+    parser.add_argument("--figure", action="store_true",
+                        help="only draw docs/img/slot_transformer_<dataset>_<run>.png for --runs (a val clip)")
     parser.add_argument("--section", help="docs/results.md section to redraw from every row of --dataset kept under "
                                           "--work (default slot-transformer-bb / slot-transformer-clevrer)")
     args = parser.parse_args()
     section = args.section or f"slot-transformer-{DATASETS[args.dataset][0]}"
+    if args.figure:   # the runs were trained and scored before (a finished run is not trained again)
+        short = DATASETS[args.dataset][0]
+        for name in args.runs:
+            out = figure(Path(args.work).resolve() / "runs" / f"st-{short}-{name}",
+                         ROOT / "docs" / "img" / f"slot_transformer_{short}_{name.replace('-', '_')}.png")
+            print(f"wrote {out.relative_to(ROOT)}")
+        return 0
     return run_all(args, run, lambda work: render(work, section, args.dataset), section)
 
 

@@ -33,6 +33,10 @@ def test_clevrer_mini_clips_without_questions(tmp_path, monkeypatch):
     table = seg.render(tmp_path, dataset="clevrer-mini")
     assert "on clevrer-mini clips" in table and "| tiny | data.params.generate.num_videos=12" in table
     assert "| tiny |" not in seg.render(tmp_path)              # the Bouncing Balls table keeps its own rows
+    png = seg.figure(tmp_path / "runs" / "st-clevrer-tiny", tmp_path / "clip.png")
+    from PIL import Image
+    width, height = Image.open(png).size                       # 7 rows (input, recon, 5 slots) of 4 frames, x4
+    assert (width, height) == (4 * (4 * 18 + 2), 4 * (7 * 18 + 2))
 
 
 def test_attention_masks_upsample_the_feature_grid():
