@@ -8,8 +8,8 @@ the ELBO and the object-prediction loss only) plus the run's switches as ``<work
 stopped run resumes), with a val evaluation every 500 steps. ``--dataset clevrer-mini`` trains
 ``configs/slot_transformer/clevrer_mini.yaml`` on whole videos instead (no questions, 32x32, 5 slots; the
 1000 generated videos of ``benchmarks/aloe_clevrer.py``) as ``<work>/runs/st-clevrer-<run>``. A run is
-then scored on the val split (128 videos): FG-ARI of the last iteration's masks against the generator's ball masks, the reconstruction's
-MSE (the mask-weighted mean), the mixture's negative log-likelihood per pixel and the masks' confidence
+then scored on the val split (128 videos): FG-ARI of the last iteration's masks against the generator's
+object masks, the reconstruction's MSE (the mask-weighted mean), the mixture's negative log-likelihood per pixel and the masks' confidence
 (mean over pixels of the largest slot weight; 1/K = 0.25 for uniform masks), the same for the first
 iteration's readout attention over the encoded pixels, and how much the posterior
 mean ``mu`` of a slot moves over the clip against how much it differs between videos (std over time / over
@@ -159,8 +159,8 @@ def run(name: str, args: argparse.Namespace, work: Path) -> dict:
     _, train_s, evals = finished_steps(run_dir)
     t = time.time()
     val = score(run_dir)
-    row = {"run": name, "dataset": args.dataset, "switches": RUNS[name], "steps": val.pop("step"), "train_s": round(train_s, 1), **stamp(),
-           "val": val,
+    row = {"run": name, "dataset": args.dataset, "switches": RUNS[name], "steps": val.pop("step"),
+           "train_s": round(train_s, 1), **stamp(), "val": val,
            "curve": [(r["step"], r["val/fg_ari"], r["val/mse"]) for r in evals if "val/fg_ari" in r]}
     row["score_s"] = round(time.time() - t, 1)
     path = work / f"st_{short}" / f"{name}.json"
@@ -234,7 +234,7 @@ def main() -> int:
                                           "--work (default slot-transformer-bb / slot-transformer-clevrer)")
     args = parser.parse_args()
     section = args.section or f"slot-transformer-{DATASETS[args.dataset][0]}"
-    if args.figure:   # the runs were trained and scored before (a finished run is not trained again)
+    if args.figure:   # draws only: the runs must have been trained by an earlier invocation
         short = DATASETS[args.dataset][0]
         for name in args.runs:
             out = figure(Path(args.work).resolve() / "runs" / f"st-{short}-{name}",
