@@ -111,13 +111,12 @@ def attention_masks(attention: torch.Tensor, resolution: int) -> torch.Tensor:
 def score(run_dir: Path, batch_size: int = 16) -> dict:
     """Val-split FG-ARI, MSE, NLL per pixel and mask confidence of the final iteration; reference MSEs; and the
     scored checkpoint's ``step`` (a stopped run saves on exit)."""
-    from slotvideo.data import open_dataset
     from slotvideo.metrics.ari import fg_ari
     from slotvideo.train.checkpoint import load_run
+    from slotvideo.train.run import open_split
 
     cfg, model, step = load_run(run_dir)  # in eval mode
-    ds = open_dataset(cfg.data.name, cfg.data.val.split, params=dict(cfg.data.params), cache_dir=cfg.data.cache_dir,
-                      num=cfg.data.val.num)
+    ds = open_split(cfg, "val")
     torch.manual_seed(0)  # the initial context and z are sampled
     sums = {"fg_ari": 0.0, "mse": 0.0, "nll_per_pixel": 0.0, "confidence": 0.0, "black_mse": 0.0,
             "mu_std_time": 0.0, "mu_std_videos": 0.0, "attention": 0.0, "attention_fg_ari": 0.0}
@@ -172,19 +171,16 @@ def run(name: str, args: argparse.Namespace, work: Path) -> dict:
 
 @torch.no_grad()
 def figure(run_dir: Path, path: Path, clip: int = 0) -> Path:
-    """One val clip as the workbench's media draw it: input, reconstruction, then each slot's mask times its
-    RGB (last iteration; ``slotvideo.viz.reconstruction_grid``), enlarged 4x, as a PNG."""
-    from slotvideo.data import open_dataset
+    """One val clip as the workbench's media draw it (input, reconstruction, then each slot's mask times its
+    RGB; ``viz.grids.media_grid`` of the model's ``media``), enlarged 4x, as a PNG."""
+    from slotvideo.data.batch import collate
     from slotvideo.train.checkpoint import load_run
-    from slotvideo.viz.grids import reconstruction_grid, save_png
+    from slotvideo.train.run import open_split
+    from slotvideo.viz.grids import media_grid, save_png
 
     cfg, model, _ = load_run(run_dir)
-    ds = open_dataset(cfg.data.name, cfg.data.val.split, params=dict(cfg.data.params), cache_dir=cfg.data.cache_dir,
-                      num=clip + 1)
-    video = ds[clip]["video"][None]
     torch.manual_seed(0)
-    decoded = model.infer(video)["iterations"][-1].decoded
-    grid = reconstruction_grid(video[0], decoded.recon[0], decoded.masks[0], decoded.rgb[0])
+    grid = media_grid(model.media(collate([open_split(cfg, "val")[clip]])))
     return save_png(path, grid.repeat(4, axis=0).repeat(4, axis=1))
 
 

@@ -86,3 +86,14 @@ def test_corrupt_middle_line_names_file_and_line(tmp_path):
     path.write_text('{"step": 0, "loss": 1}\n{"step": 1, "lo\n{"step": 2, "loss": 0.5}\n')
     with pytest.raises(DataError, match="metrics.jsonl line 2"):
         read_metrics(path)
+
+
+def test_media_grid_draws_the_first_clip_of_a_models_media():
+    from slotvideo.viz.grids import media_grid
+
+    video, masks = torch.rand(2, 3, 3, 8, 8), torch.rand(2, 3, 4, 8, 8).softmax(dim=2)
+    rgb = torch.rand(2, 3, 4, 3, 8, 8)
+    full = {"video": video, "recon": video.flip(0), "masks": masks, "per_slot_rgb": rgb, "attention": masks}
+    assert np.array_equal(media_grid(full), reconstruction_grid(video[0], video[1], masks[0], per_slot_rgb=rgb[0]))
+    # no reconstruction: the input stands in for it
+    assert np.array_equal(media_grid({"video": video, "masks": masks}), reconstruction_grid(video[0], video[0], masks[0]))

@@ -183,7 +183,6 @@ def test_tensor_conversions_round_trip():
         to_uint8(video.permute(0, 2, 3, 1))
 
 
-
 def test_mp4_bytes_are_the_same_every_time(tmp_path):
     # A rendered clevrer-mini scene: with x264's macroblock-tree rate control its frames encoded to different
     # bytes from one call to the next, so that generated datasets were not byte-identical for a seed.

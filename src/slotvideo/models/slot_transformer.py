@@ -652,8 +652,10 @@ class SlotTransformer(VideoModel):
 
     @torch.no_grad()
     def media(self, batch: Batch) -> dict[str, Tensor]:
-        out = self(batch)
-        return {"video": batch["video"], "recon": out.recon.clamp(0, 1), "masks": out.masks}
+        """The last iteration's decoding of the clip (inference only: no loss, no task head), with each slot's RGB."""
+        decoded = self.infer(batch["video"])["iterations"][-1].decoded
+        return {"video": batch["video"], "recon": decoded.recon.clamp(0, 1), "masks": decoded.masks,
+                "per_slot_rgb": decoded.rgb.clamp(0, 1)}
 
 
 def paper_config(dataset: str) -> SlotTransformer.Config:

@@ -269,7 +269,7 @@ class TrainLoop:
         self.logger.log(self.step, {**{f"val/{k}": v for k, v in means.items()}, "val/samples": samples})
 
     def _media(self) -> None:
-        from ..viz.grids import reconstruction_grid, save_png
+        from ..viz.grids import media_grid, save_png
 
         n = max(min(self.cfg.data.batch_size // self.fabric.world_size, 4), 1)
         batch = collate([self.val_set[i] for i in range(min(n, len(self.val_set)))]).to(self.fabric.device)
@@ -279,12 +279,7 @@ class TrainLoop:
         self.model.train()
         if not self.fabric.is_global_zero or "masks" not in media:
             return
-        video = media["video"][0].float().cpu()
-        recon = media["recon"][0].float().cpu() if "recon" in media else video
-        per_slot = media["per_slot_rgb"][0].float().cpu() if "per_slot_rgb" in media else None
-        img = reconstruction_grid(video, recon, media["masks"][0].float().cpu(), per_slot_rgb=per_slot,
-                                  max_frames=8)
-        save_png(self.run_dir / "media" / f"step_{self.step}.png", img)
+        save_png(self.run_dir / "media" / f"step_{self.step}.png", media_grid(media, max_frames=8))
 
     def _curves(self) -> None:
         from ..viz.curves import plot_curves, read_metrics

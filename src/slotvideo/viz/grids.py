@@ -57,6 +57,15 @@ def reconstruction_grid(video: torch.Tensor, recon: torch.Tensor, masks: torch.T
     return image.mul(255).round().to(torch.uint8).numpy()
 
 
+def media_grid(media: dict[str, torch.Tensor], max_frames: int = 8) -> np.ndarray:
+    """:func:`reconstruction_grid` of the first clip of a model's ``media(batch)``: ``video`` and ``masks``,
+    ``recon`` (the input when absent) and ``per_slot_rgb`` when the model gives them."""
+    keys = ("video", "recon", "masks", "per_slot_rgb")
+    first = {k: v[0].detach().float().cpu() for k, v in media.items() if k in keys}
+    return reconstruction_grid(first["video"], first.get("recon", first["video"]), first["masks"],
+                               per_slot_rgb=first.get("per_slot_rgb"), max_frames=max_frames)
+
+
 def save_png(path: str | os.PathLike, image: np.ndarray | torch.Tensor) -> Path:
     """Write a uint8 ``[H, W, 3]`` or ``[H, W]`` image as PNG, atomically (temp file + rename)."""
     path = Path(path)
