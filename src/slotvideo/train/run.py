@@ -192,9 +192,9 @@ def train(cfg: DictConfig, *, measure: bool = False, progress: bool = True, writ
     elif cfg.train.init_from:
         fresh = init_weights(model, cfg.train.init_from, expect_model=cfg.model.name)
         if fabric.is_global_zero:
+            named = f" ({', '.join(fresh[:4])}{', ...' if len(fresh) > 4 else ''})" if fresh else ""
             print(f"train.init_from: weights from {cfg.train.init_from}; {len(fresh)} tensors keep their "
-                  f"initialisation" + (f" ({', '.join(fresh[:4])}{', ...' if len(fresh) > 4 else ''})" if fresh else ""),
-                  flush=True)
+                  f"initialisation{named}", flush=True)
     module = torch.compile(model) if cfg.train.compile else model
     fmodel = fabric.setup_module(module)
     fmodel.mark_forward_method("evaluate_batch")
