@@ -62,6 +62,9 @@ ADAM = ["optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0
 # not in the paper: slot attention's learned Gaussian init / K learned slots, 3 readout steps per iteration
 GAUSS, LEARNED, READ3 = ["model.initial_context=gaussian"], ["model.initial_context=learned"], ["model.readout_steps=3"]
 NO_OBJ, STRIDE1 = ["model.object_weight=0"], ["model.encoder_strides=[1,1]"]
+# not in the paper: slot attention's upsampling decoder (broadcast 8x8, two stride-2 transposed convs) at the
+# full-resolution decoder's cost
+UPSAMPLE = ["model.decoder_broadcast_resolution=8", "model.decoder_channels=[32,16]"]
 # the recipe that segments: deterministic, K learned initial slots, Adam, the ELBO alone
 RECIPE = [*DET, *LEARNED, *ADAM, *NO_OBJ]
 #: run -> switches
@@ -93,6 +96,9 @@ RUNS = {
     "base-gen-warm": [*LEARNED, *ADAM, *NO_OBJ, "model.kl_warmup_steps=2000"],
     "base-gen-sigma": [*LEARNED, *ADAM, *NO_OBJ, "model.log_sigma_bias=-3"],
     "det-base-obj": [*DET, *LEARNED, *ADAM],
+    # clevrer-mini: det-base-obj with the upsampling decoder; and with 3 readout steps and wider slots as well
+    "det-obj-up": [*DET, *LEARNED, *ADAM, *UPSAMPLE],
+    "det-obj-up-wide": [*DET, *LEARNED, *ADAM, *UPSAMPLE, *READ3, "model.slot_dim=64", "model.query_mlp=[64,64]"],
     # det-sa on balls whose colours change from video to video (a slot cannot stand for one fixed colour)
     "det-sa-colors": [*DET, *GAUSS, *READ3, "data.params.fixed_colors=false"],
 }

@@ -204,6 +204,20 @@ def test_readout_steps_repeat_the_gated_readout():
     assert got_attention.shape == (B, T, 3, 64) and torch.allclose(got_attention.sum(2), torch.ones(B, T, 64))
 
 
+def test_upsampling_decoder_switch():
+    m = tiny(decoder_broadcast_resolution=4, decoder_channels=[8, 8])
+    assert isinstance(m.decoder.net[0], torch.nn.ConvTranspose2d) and m.decoder.broadcast_resolution == (4, 4)
+    assert isinstance(tiny().decoder.net[0], torch.nn.Conv2d)          # 0: the paper's full-resolution decoder
+    out = m(batch())
+    assert out.masks.shape == (B, T, 3, R, R) and out.recon.shape == (B, T, 3, R, R)
+    out.loss.backward()
+    assert all(p.grad is not None for p in m.decoder.parameters())
+    with pytest.raises(ConfigError, match="decoder_broadcast_resolution"):
+        SlotTransformer(tiny_config(decoder_broadcast_resolution=6))
+    with pytest.raises(ConfigError, match="needs at least 2 layers"):
+        SlotTransformer(tiny_config(decoder_broadcast_resolution=4, decoder_channels=[8]))
+
+
 def test_kl_warmup_scales_only_the_kl_term():
     m = tiny(kl_warmup_steps=100)
     assert m.kl_scale == 1.0  # before training calls on_step (a loaded model scores the full ELBO)

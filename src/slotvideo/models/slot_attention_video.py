@@ -38,7 +38,7 @@ from slotvideo.errors import ConfigError, ShapeError, check_range, check_shape
 from slotvideo.metrics.ari import ari, fg_ari
 from slotvideo.metrics.image import mse
 from slotvideo.models.base import Output, VideoModel
-from slotvideo.nn.decoders import Decoded, SpatialBroadcastDecoder
+from slotvideo.nn.decoders import Decoded, SpatialBroadcastDecoder, check_broadcast_config
 from slotvideo.nn.encoders import SizePreservingCNN
 from slotvideo.nn.mlp import MLP
 from slotvideo.nn.position import SoftPositionEmbed
@@ -102,13 +102,7 @@ class SlotAttentionVideo(VideoModel):
         check_range(cfg.train_frames, "model.train_frames", low=0, integer=True)
         if not cfg.encoder_channels or not cfg.decoder_channels:
             raise ConfigError("model.encoder_channels and model.decoder_channels must name at least one layer")
-        ratio = cfg.resolution // cfg.broadcast_resolution
-        if cfg.resolution % cfg.broadcast_resolution or ratio & (ratio - 1):
-            raise ConfigError(f"model.resolution ({cfg.resolution}) must be model.broadcast_resolution "
-                              f"({cfg.broadcast_resolution}) times a power of two")
-        if (ratio.bit_length() - 1) > len(cfg.decoder_channels):
-            raise ConfigError(f"model.decoder_channels needs at least {ratio.bit_length() - 1} layers to upsample "
-                              f"{cfg.broadcast_resolution} to {cfg.resolution}, got {len(cfg.decoder_channels)}")
+        check_broadcast_config(cfg.resolution, cfg.broadcast_resolution, len(cfg.decoder_channels))
 
     @classmethod
     def check_config(cls, model_cfg: "SlotAttentionVideo.Config", full_cfg: Any) -> None:

@@ -61,7 +61,7 @@ from slotvideo.models.base import Output, VideoModel
 from slotvideo.models.reasoning_task import MIXED_KEY, MixedLogits, choice_pairs, mixed_parts, scatter_pairs
 from slotvideo.models.slot_transformer_heads import ObjectPrediction, QuestionPrediction, TaskHead
 from slotvideo.nn.autoregressive import AutoregressiveGaussian, SummaryToken, gaussian
-from slotvideo.nn.decoders import Decoded, SpatialBroadcastDecoder
+from slotvideo.nn.decoders import Decoded, SpatialBroadcastDecoder, check_broadcast_config
 from slotvideo.nn.distributions import DiagonalGaussian, gaussian_mixture_log_likelihood
 from slotvideo.nn.encoders import ResNet
 from slotvideo.nn.gates import GRUGate
@@ -154,6 +154,9 @@ class SlotTransformer(VideoModel):
         decoder_channels: list[int] = field(default_factory=lambda: [64, 64, 64, 64])
         decoder_kernel: int = field(default=3, metadata={"min": 1})
         decoder_frequencies: int = field(default=4, metadata={"min": 0})
+        # not in the paper: > 0 broadcasts at this side and upsamples with stride-2 transposed convs (slot
+        # attention's decoder; the first log2(resolution / side) decoder_channels); 0: full resolution (A.5)
+        decoder_broadcast_resolution: int = field(default=0, metadata={"min": 0})
         # iterative inference (A.6)
         refine_mlp: list[int] = field(default_factory=lambda: [128])
         error_grid: int = field(default=4, metadata={"min": 1})
@@ -213,7 +216,8 @@ class SlotTransformer(VideoModel):
             with torch.no_grad():
                 self.to_lambda.bias[z:].fill_(cfg.log_sigma_bias)
         self.decoder = SpatialBroadcastDecoder(z, cfg.resolution, 3, cfg.decoder_channels, cfg.decoder_kernel,
-                                               position="fourier", num_frequencies=cfg.decoder_frequencies)
+                                               cfg.decoder_broadcast_resolution or None, position="fourier",
+                                               num_frequencies=cfg.decoder_frequencies)
         # iterative inference
         pooled = 3 * cfg.error_grid ** 2
         self.norm_eps_x = NormalizedGradient(pooled)
@@ -260,6 +264,9 @@ class SlotTransformer(VideoModel):
                     "object_slot_counts"):
             if not list(getattr(cfg, key)):
                 raise ConfigError(f"model.{key} must name at least one size")
+        if cfg.decoder_broadcast_resolution:
+            check_broadcast_config(cfg.resolution, cfg.decoder_broadcast_resolution, len(cfg.decoder_channels),
+                                   "model.decoder_broadcast_resolution")
         if cfg.context_attention_dim % cfg.context_heads:
             raise ConfigError(f"model.context_attention_dim ({cfg.context_attention_dim}) must be divisible by "
                               f"model.context_heads ({cfg.context_heads})")

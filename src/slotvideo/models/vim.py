@@ -47,7 +47,7 @@ from slotvideo.metrics.ari import fg_ari
 from slotvideo.metrics.centroids import mask_centroids
 from slotvideo.metrics.image import mse
 from slotvideo.models.base import Output, VideoModel
-from slotvideo.nn.decoders import Decoded, SpatialBroadcastDecoder
+from slotvideo.nn.decoders import Decoded, SpatialBroadcastDecoder, check_broadcast_config
 from slotvideo.nn.distributions import (DiagonalGaussian, categorical_kl, gaussian_mixture_log_likelihood,
                                         gumbel_softmax)
 from slotvideo.nn.encoders import SizePreservingCNN
@@ -215,10 +215,7 @@ class VIM(VideoModel):
             if len(getattr(cfg, key)) < (2 if key == "module_hidden" else 1):
                 raise ConfigError(f"model.{key} must name at least {2 if key == 'module_hidden' else 1} layers")
         if cfg.broadcast_resolution:
-            ratio = cfg.resolution // cfg.broadcast_resolution
-            if cfg.resolution % cfg.broadcast_resolution or ratio & (ratio - 1):
-                raise ConfigError(f"model.resolution ({cfg.resolution}) must be model.broadcast_resolution "
-                                  f"({cfg.broadcast_resolution}) times a power of two")
+            check_broadcast_config(cfg.resolution, cfg.broadcast_resolution, len(cfg.decoder_channels))
         if cfg.teacher_forcing and cfg.variational:
             raise ConfigError("model.teacher_forcing needs model.variational=false: the posterior must see "
                               "the target frame, teacher forcing shows the previous one")

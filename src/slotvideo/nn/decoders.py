@@ -56,6 +56,20 @@ def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
     return pair  # type: ignore[return-value]
 
 
+def check_broadcast_config(resolution: int, broadcast_resolution: int, num_layers: int,
+                           broadcast_name: str = "model.broadcast_resolution") -> None:
+    """A model config's upsampling decoder must fit: ``model.resolution`` is the broadcast side (the field
+    ``broadcast_name``) times a power of two, with one transposed conv (one ``model.decoder_channels``
+    entry) per doubling."""
+    ratio = resolution // broadcast_resolution
+    if resolution % broadcast_resolution or ratio & (ratio - 1):
+        raise ConfigError(f"model.resolution ({resolution}) must be {broadcast_name} ({broadcast_resolution}) "
+                          "times a power of two")
+    if ratio.bit_length() - 1 > num_layers:
+        raise ConfigError(f"model.decoder_channels needs at least {ratio.bit_length() - 1} layers to upsample "
+                          f"{broadcast_resolution} to {resolution}, got {num_layers}")
+
+
 class SpatialBroadcastDecoder(nn.Module):
     """Decode latents ``[..., K, latent_dim]`` to per-slot RGB and mask logits at ``resolution``.
 
