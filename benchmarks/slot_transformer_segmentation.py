@@ -1,4 +1,4 @@
-"""Does the Slot Transformer's generative model segment objects? Bouncing Balls or clevrer-mini, no task head.
+"""Do the Slot Transformer's slots segment objects? Bouncing Balls or clevrer-mini, no task head.
 
     python benchmarks/slot_transformer_segmentation.py --work .cache/st_bb --steps 5000 --runs det adam
     python benchmarks/slot_transformer_segmentation.py --dataset clevrer-mini --work .cache/st_clevrer --runs det-base-obj
@@ -9,9 +9,9 @@ stopped run resumes), with a val evaluation every 500 steps. ``--dataset clevrer
 ``configs/slot_transformer/clevrer_mini.yaml`` on whole videos instead (no questions, 32x32, 5 slots; the
 1000 generated videos of ``benchmarks/aloe_clevrer.py``) as ``<work>/runs/st-clevrer-<run>``. A run is
 then scored on the val split (128 videos): FG-ARI of the last iteration's masks against the generator's
-object masks, the reconstruction's MSE (the mask-weighted mean), the mixture's negative log-likelihood per pixel and the masks' confidence
-(mean over pixels of the largest slot weight; 1/K = 0.25 for uniform masks), the same for the first
-iteration's readout attention over the encoded pixels, and how much the posterior
+object masks, the reconstruction's MSE (the mask-weighted mean), the mixture's negative log-likelihood per
+pixel and the masks' confidence (mean over pixels of the largest slot weight; 1/K = 0.25 for uniform masks),
+the same for the first iteration's readout attention over the encoded pixels, and how much the posterior
 mean ``mu`` of a slot moves over the clip against how much it differs between videos (std over time / over
 the videos of a batch; a slot that follows a moving ball must change over time). Two references without a
 model: the MSE of an all-black frame and of the mean val frame. Rows are kept per run in
@@ -196,7 +196,7 @@ def render(work: Path, section: str | None = None, dataset: str = "bouncing-ball
     rows = {p.stem: json.loads(p.read_text()) for p in sorted((work / f"st_{short}").glob("*.json"))}
     named = "" if section == f"slot-transformer-{short}" else f", section `{section}`"
     title = "Bouncing Balls" if short == "bb" else "clevrer-mini clips"
-    lines = [f"## Slot Transformer's generative model on {title} (`benchmarks/slot_transformer_segmentation.py`"
+    lines = [f"## Slot Transformer without a task head on {title} (`benchmarks/slot_transformer_segmentation.py`"
              f"{named})",
              "", *provenance(rows.values()),
              about + " *attention*: the same for the first iteration's readout attention over the encoded pixels (8x8; 16x16 with "
