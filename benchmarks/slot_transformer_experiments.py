@@ -32,7 +32,7 @@ from slotvideo.train.checkpoint import load_run  # noqa: E402
 from benchmarks._clevrer import (TYPES, answer_priors, run_all, score, single_task,  # noqa: E402
                                  split_means, train_run)
 from benchmarks._results import stamp, fmt, provenance  # noqa: E402
-from benchmarks.slot_transformer_segmentation import ADAM, DET, LEARNED  # noqa: E402
+from benchmarks.slot_transformer_segmentation import ADAM, DET, LEARNED, UPSAMPLE  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 
 SMALL = ["model.resolution=16", "data.params.size=[16,16]"]
@@ -74,6 +74,10 @@ RUNS = {
     #       --steps 12000 --runs det-base-obj
     "clevrer-recipe-32-init": ("clevrer", [*RECIPE, "model.resolution=32", "data.params.size=[32,32]",
                                            "train.init_from=.cache/st_clevrer/runs/st-clevrer-det-base-obj"]),
+    # the same with slot attention's upsampling decoder, started from the video-only run with that decoder
+    # (slot_transformer_segmentation.py --dataset clevrer-mini --work .cache/st_clevrer --steps 10000 --runs det-obj-up)
+    "clevrer-recipe-32-up-init": ("clevrer", [*RECIPE, *UPSAMPLE, "model.resolution=32", "data.params.size=[32,32]",
+                                              "train.init_from=.cache/st_clevrer/runs/st-clevrer-det-obj-up"]),
     # experiment 2: CATER-style snitch localization, static and moving camera
     "cater": ("cater", []),
     "cater-moving": ("cater", ["data.params.generate.camera=moving", "data.params.camera=moving"]),
