@@ -99,6 +99,8 @@ RUNS = {
     # clevrer-mini: det-base-obj with the upsampling decoder; and with 3 readout steps and wider slots as well
     "det-obj-up": [*DET, *LEARNED, *ADAM, *UPSAMPLE],
     "det-obj-up-wide": [*DET, *LEARNED, *ADAM, *UPSAMPLE, *READ3, "model.slot_dim=64", "model.query_mlp=[64,64]"],
+    # det-obj-up on full-resolution features (32x32, as the slot-attention baseline), not the 8x8 of two strides
+    "det-obj-up-s1": [*DET, *LEARNED, *ADAM, *UPSAMPLE, *STRIDE1],
     # det-sa on balls whose colours change from video to video (a slot cannot stand for one fixed colour)
     "det-sa-colors": [*DET, *GAUSS, *READ3, "data.params.fixed_colors=false"],
 }
