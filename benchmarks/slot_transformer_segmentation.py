@@ -201,7 +201,8 @@ def render(work: Path, section: str | None = None, dataset: str = "bouncing-ball
     lines = [f"## Slot Transformer without a task head on {title} (`benchmarks/slot_transformer_segmentation.py`"
              f"{named})",
              "", *provenance(rows.values()),
-             about + " *attention*: the same for the first iteration's readout attention over the encoded pixels (8x8; 16x16 with "
+             about + " *attention*: the same for the first iteration's readout attention over the encoded pixels (a "
+             "quarter of the frame's side after the two stride-2 stages; the full frame with "
              "`model.encoder_strides=[1,1]`), and its FG-ARI "
              "(the attention upsampled to the frame; '-' for rows scored before this column). "
              "*mu std time / videos*: std of the slots' posterior means over the 8 frames of a clip / over the videos "
