@@ -41,6 +41,10 @@ CLEVRER = ["data.params.task=mixed", "data.params.max_choices=4"]
 # det-base-r1, less its NO_OBJ: the object loss segments too): deterministic, K learned initial slots (not in the
 # paper), Adam lr 2e-3 (not in the paper); the auxiliary losses of the config stay on
 RECIPE = [*DET, *LEARNED, *ADAM]
+# the QA model at 32x32 with slot attention's upsampling decoder, started from the video-only run with that decoder
+# (slot_transformer_segmentation.py --dataset clevrer-mini --work .cache/st_clevrer --steps 10000 --runs det-obj-up)
+UP_INIT = [*RECIPE, *UPSAMPLE, "model.resolution=32", "data.params.size=[32,32]",
+           "train.init_from=.cache/st_clevrer/runs/st-clevrer-det-obj-up"]
 #: run -> (dataset, switches)
 RUNS = {
     # experiments 1 and 5 (both auxiliary losses, 2 iterations, generative: the configs' default)
@@ -74,10 +78,8 @@ RUNS = {
     #       --steps 12000 --runs det-base-obj
     "clevrer-recipe-32-init": ("clevrer", [*RECIPE, "model.resolution=32", "data.params.size=[32,32]",
                                            "train.init_from=.cache/st_clevrer/runs/st-clevrer-det-base-obj"]),
-    # the same with slot attention's upsampling decoder, started from the video-only run with that decoder
-    # (slot_transformer_segmentation.py --dataset clevrer-mini --work .cache/st_clevrer --steps 10000 --runs det-obj-up)
-    "clevrer-recipe-32-up-init": ("clevrer", [*RECIPE, *UPSAMPLE, "model.resolution=32", "data.params.size=[32,32]",
-                                              "train.init_from=.cache/st_clevrer/runs/st-clevrer-det-obj-up"]),
+    "clevrer-recipe-32-up-init": ("clevrer", UP_INIT),
+    "clevrer-recipe-32-up-init-seed1": ("clevrer", ["seed=1", *UP_INIT]),   # the same start, seed 1 after it
     # experiment 2: CATER-style snitch localization, static and moving camera
     "cater": ("cater", []),
     "cater-moving": ("cater", ["data.params.generate.camera=moving", "data.params.camera=moving"]),
