@@ -32,7 +32,7 @@ from slotvideo.train.checkpoint import load_run  # noqa: E402
 from benchmarks._clevrer import (TYPES, answer_priors, run_all, score, single_task,  # noqa: E402
                                  split_means, train_run)
 from benchmarks._results import stamp, fmt, provenance  # noqa: E402
-from benchmarks.slot_transformer_segmentation import ADAM, DET, LEARNED, UPSAMPLE  # noqa: E402
+from benchmarks.slot_transformer_segmentation import ADAM, DET, LEARNED, STRIDE1, UPSAMPLE  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 
 SMALL = ["model.resolution=16", "data.params.size=[16,16]"]
@@ -80,6 +80,9 @@ RUNS = {
                                            "train.init_from=.cache/st_clevrer/runs/st-clevrer-det-base-obj"]),
     "clevrer-recipe-32-up-init": ("clevrer", UP_INIT),
     "clevrer-recipe-32-up-init-seed1": ("clevrer", ["seed=1", *UP_INIT]),   # the same start, seed 1 after it
+    # the same on full-resolution features, started from slot_transformer_segmentation.py's det-obj-up-s1 run
+    "clevrer-recipe-32-up-s1-init": ("clevrer", [*UP_INIT[:-1], *STRIDE1,
+                                                 "train.init_from=.cache/st_clevrer/runs/st-clevrer-det-obj-up-s1"]),
     # experiment 2: CATER-style snitch localization, static and moving camera
     "cater": ("cater", []),
     "cater-moving": ("cater", ["data.params.generate.camera=moving", "data.params.camera=moving"]),
