@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from slotvideo.errors import ConfigError, ShapeError
-from slotvideo.nn.decoders import SpatialBroadcastDecoder, compose
+from slotvideo.nn.decoders import SpatialBroadcastDecoder, check_broadcast_config, compose
 
 
 @pytest.mark.parametrize("position", ["soft", "linear", "fourier"])
@@ -64,6 +64,17 @@ def test_gradients_reach_every_parameter():
     dec(torch.randn(2, 3, 4)).recon.square().sum().backward()
     for name, p in dec.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+
+
+def test_check_broadcast_config_names_the_fields():
+    check_broadcast_config(32, 8, 2)                       # 8 -> 16 -> 32: two transposed convs
+    check_broadcast_config(32, 32, 1)                      # no upsampling
+    with pytest.raises(ConfigError, match=r"model.resolution \(24\) must be model.broadcast_resolution \(5\)"):
+        check_broadcast_config(24, 5, 4)
+    with pytest.raises(ConfigError, match="model.my_side"):
+        check_broadcast_config(24, 16, 4, "model.my_side")   # ratio 1.5
+    with pytest.raises(ConfigError, match="decoder_channels needs at least 2 layers"):
+        check_broadcast_config(32, 8, 1)
 
 
 def test_bad_config_and_input():
