@@ -7,7 +7,6 @@ The masks compete through a softmax over slots, and the reconstruction is the ma
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,17 +55,24 @@ def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
     return pair  # type: ignore[return-value]
 
 
+def doublings(resolution: int, broadcast_resolution: int) -> int | None:
+    """How many times a stride-2 upsampling doubles ``broadcast_resolution`` to ``resolution``; None when
+    ``resolution`` is not ``broadcast_resolution`` times a power of two."""
+    ratio = resolution // broadcast_resolution if resolution % broadcast_resolution == 0 else 0
+    return ratio.bit_length() - 1 if ratio >= 1 and not ratio & (ratio - 1) else None
+
+
 def check_broadcast_config(resolution: int, broadcast_resolution: int, num_layers: int,
                            broadcast_name: str = "model.broadcast_resolution") -> None:
     """A model config's upsampling decoder must fit: ``model.resolution`` is the broadcast side (the field
     ``broadcast_name``) times a power of two, with one transposed conv (one ``model.decoder_channels``
     entry) per doubling."""
-    ratio = resolution // broadcast_resolution
-    if resolution % broadcast_resolution or ratio & (ratio - 1):
+    num_up = doublings(resolution, broadcast_resolution)
+    if num_up is None:
         raise ConfigError(f"model.resolution ({resolution}) must be {broadcast_name} ({broadcast_resolution}) "
                           "times a power of two")
-    if ratio.bit_length() - 1 > num_layers:
-        raise ConfigError(f"model.decoder_channels needs at least {ratio.bit_length() - 1} layers to upsample "
+    if num_up > num_layers:
+        raise ConfigError(f"model.decoder_channels needs at least {num_up} layers to upsample "
                           f"{broadcast_resolution} to {resolution}, got {num_layers}")
 
 
@@ -149,12 +155,11 @@ class SpatialBroadcastDecoder(nn.Module):
         return F.conv2d(torch.ones(1, 1, h, w), taps, padding=conv.padding).reshape(kh * kw, h * w)
 
     def _num_upsamplings(self) -> int:
-        ratios = {r // b if r % b == 0 else 0 for r, b in zip(self.resolution, self.broadcast_resolution)}
-        ratio = ratios.pop() if len(ratios) == 1 else 0
-        if ratio < 1 or ratio & (ratio - 1):
+        counts = {doublings(r, b) for r, b in zip(self.resolution, self.broadcast_resolution)}
+        if len(counts) != 1 or None in counts:
             raise ConfigError(f"SpatialBroadcastDecoder resolution {self.resolution} must be the broadcast_resolution "
                               f"{self.broadcast_resolution} times one power of two on both axes")
-        return int(math.log2(ratio))
+        return counts.pop()
 
     def _decode_flat(self, latents: Tensor) -> Tensor:
         """``[M, D] -> [M, out_channels + 1, H, W]``."""

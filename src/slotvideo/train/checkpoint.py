@@ -212,10 +212,10 @@ def init_weights(model: torch.nn.Module, path: str | os.PathLike, expect_model: 
     every tensor whose name the model shares is copied; the model's other tensors (a task head the stored run
     did not have) keep their initialisation, and their names are returned. A shared name whose shape differs,
     or no shared name at all, is a :class:`CheckpointError`: the two runs configure different models."""
-    state = read_checkpoint(path, expect_model=expect_model)
+    where = resolve_checkpoint(path)
+    state = read_checkpoint(where, expect_model=expect_model)
     weights = ema_weights(state["model"], state.get("ema"))
     own = model.state_dict()
-    where = resolve_checkpoint(path)
     misfits = [f"{k} {tuple(v.shape)} (model {tuple(own[k].shape)})" for k, v in weights.items()
                if k in own and v.shape != own[k].shape]
     if misfits:
