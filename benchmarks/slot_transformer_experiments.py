@@ -41,10 +41,15 @@ CLEVRER = ["data.params.task=mixed", "data.params.max_choices=4"]
 # det-base-r1, less its NO_OBJ: the object loss segments too): deterministic, K learned initial slots (not in the
 # paper), Adam lr 2e-3 (not in the paper); the auxiliary losses of the config stay on
 RECIPE = [*DET, *LEARNED, *ADAM]
-# the QA model at 32x32 with slot attention's upsampling decoder, started from the video-only run with that decoder
-# (slot_transformer_segmentation.py --dataset clevrer-mini --work .cache/st_clevrer --steps 10000 --runs det-obj-up)
-UP_INIT = [*RECIPE, *UPSAMPLE, "model.resolution=32", "data.params.size=[32,32]",
-           "train.init_from=.cache/st_clevrer/runs/st-clevrer-det-obj-up"]
+AT32 = ["model.resolution=32", "data.params.size=[32,32]"]   # the data's 32x32 instead of SMALL's 16x16
+
+
+def from_video_run(run: str) -> str:
+    """``train.init_from`` a video-only clevrer-mini run of slot_transformer_segmentation.py, made by
+    ``slot_transformer_segmentation.py --dataset clevrer-mini --work .cache/st_clevrer --runs <run>``."""
+    return f"train.init_from=.cache/st_clevrer/runs/st-clevrer-{run}"
+
+
 #: run -> (dataset, switches)
 RUNS = {
     # experiments 1 and 5 (both auxiliary losses, 2 iterations, generative: the configs' default)
@@ -71,23 +76,20 @@ RUNS = {
     # experiment 4 on the recipe: generative again (learned slots and Adam kept)
     "clevrer-recipe-gen": ("clevrer", [*LEARNED, *ADAM]),
     # the recipe at the data's 32x32, where an object covers about 4x4 pixels instead of 2x2
-    "clevrer-recipe-32": ("clevrer", [*RECIPE, "model.resolution=32", "data.params.size=[32,32]"]),
+    "clevrer-recipe-32": ("clevrer", [*RECIPE, *AT32]),
     # the same, started from the recipe trained on the same videos without questions (not in the paper, which
-    # trains everything at once); that run is made by
-    #   python benchmarks/slot_transformer_segmentation.py --dataset clevrer-mini --work .cache/st_clevrer \
-    #       --steps 12000 --runs det-base-obj
-    "clevrer-recipe-32-init": ("clevrer", [*RECIPE, "model.resolution=32", "data.params.size=[32,32]",
-                                           "train.init_from=.cache/st_clevrer/runs/st-clevrer-det-base-obj"]),
-    "clevrer-recipe-32-up-init": ("clevrer", UP_INIT),
-    "clevrer-recipe-32-up-init-seed1": ("clevrer", ["seed=1", *UP_INIT]),   # the same start, seed 1 after it
-    # the same on full-resolution features, started from slot_transformer_segmentation.py's det-obj-up-s1 run
-    "clevrer-recipe-32-up-s1-init": ("clevrer", [*UP_INIT[:-1], *STRIDE1,
-                                                 "train.init_from=.cache/st_clevrer/runs/st-clevrer-det-obj-up-s1"]),
+    # trains everything at once; from_video_run): det-base-obj, 12,000 steps
+    "clevrer-recipe-32-init": ("clevrer", [*RECIPE, *AT32, from_video_run("det-base-obj")]),
+    # with slot attention's upsampling decoder, started from the video-only run with that decoder (det-obj-up,
+    # 10,000 steps); a second seed of the same; and from the run on full-resolution features (det-obj-up-s1)
+    "clevrer-recipe-32-up-init": ("clevrer", [*RECIPE, *UPSAMPLE, *AT32, from_video_run("det-obj-up")]),
+    "clevrer-recipe-32-up-init-seed1": ("clevrer", ["seed=1", *RECIPE, *UPSAMPLE, *AT32, from_video_run("det-obj-up")]),
+    "clevrer-recipe-32-up-s1-init": ("clevrer", [*RECIPE, *UPSAMPLE, *AT32, *STRIDE1, from_video_run("det-obj-up-s1")]),
     # experiment 2: CATER-style snitch localization, static and moving camera
     "cater": ("cater", []),
     "cater-moving": ("cater", ["data.params.generate.camera=moving", "data.params.camera=moving"]),
     # the same at the data's 32x32: at 16x16 the snitch covers about 1.6 pixels, at 32x32 about 6
-    "cater-32": ("cater", ["model.resolution=32", "data.params.size=[32,32]"]),
+    "cater-32": ("cater", AT32),
     # experiment 8: the classification head on cater-mini's compositional actions (the Kinetics-600 stand-in)
     "actions": ("actions", []),
 }

@@ -36,14 +36,20 @@ from benchmarks._results import fmt, provenance, stamp  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 
 CONFIG = "configs/slot_transformer/bouncing_balls.yaml"
+
+
+def _columns(uniform: str, perfect: str = "") -> str:
+    """What the confidence and NLL columns mean (the same for both datasets but for these two numbers)."""
+    return (f" *confidence*: mean over pixels of the largest slot weight ({uniform} for uniform masks). *nll / px*: "
+            f"the mixture's negative log-likelihood per pixel (3 channels, sigma 0.1{perfect}).")
+
+
 #: dataset -> (short name, config, the switches that make it a video-only run, what the table says of it)
 DATASETS = {
     "bouncing-balls": ("bb", CONFIG, [],
                        "`configs/slot_transformer/bouncing_balls.yaml`: no task head (`task: none`), 16x16 frames, 8 "
                        "frames per clip, 3 balls, 4 slots, 2 iterations, batch 8. Scored on the 128 val videos, last "
-                       "iteration. *confidence*: mean over pixels of the largest slot weight (0.25 for uniform masks). "
-                       "*nll / px*: the mixture's negative log-likelihood per pixel (3 channels, sigma 0.1; about -4.1 "
-                       "for a perfect fit)."),
+                       "iteration." + _columns("0.25", "; about -4.1 for a perfect fit")),
     # the generated CLEVRER-style videos of benchmarks/aloe_clevrer.py (same generator settings, so the same
     # cache), whole clips without questions, at the data's 32x32 (at 16x16 an object is about 2x2 pixels)
     "clevrer-mini": ("clevrer", "configs/slot_transformer/clevrer_mini.yaml",
@@ -53,9 +59,7 @@ DATASETS = {
                      "data.params.task=video`), 32x32 frames, 8 frames per clip, 5 slots, 2 iterations, batch 8; the "
                      "1000 generated videos of `benchmarks/aloe_clevrer.py`, whose objects are about 4x4 pixels on a "
                      "grey floor (about 10% of the pixels). Scored on 128 val videos against the generator's object "
-                     "masks, last iteration. *confidence*: mean over pixels of the largest slot weight (0.2 for "
-                     "uniform masks). *nll / px*: the mixture's negative log-likelihood per pixel (3 channels, sigma "
-                     "0.1)."),
+                     "masks, last iteration." + _columns("0.2")),
 }
 DET = ["model.generative=false"]                      # section 5's deterministic mode: z = mu, no KL
 ADAM = ["optim.main.name=adam", "optim.main.lr=2e-3", "optim.main.weight_decay=0"]  # the baseline's optimiser
