@@ -24,6 +24,9 @@ may differ: its random training frames come from the global RNG, which the workb
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
+import json
 import math
 import multiprocessing as mp
 import os
@@ -75,10 +78,55 @@ class Job:
     overrides: list[str]
     time_cap: float | None
     want_masks: bool
+    work: str | None = None
+
+    def cache_path(self) -> Path | None:
+        """``<work>/<dataset>-<loss>-<encoder>-s<seed>-<steps>-<hash>.json``: the job's scored result, named by
+        everything that decides it (the hash covers the overrides and the time cap); None without ``--work``."""
+        if self.work is None:
+            return None
+        digest = hashlib.sha1(json.dumps([self.overrides, self.time_cap]).encode()).hexdigest()[:10]
+        return Path(self.work) / f"{self.dataset}-{self.loss}-{self.encoder}-s{self.seed}-{self.steps}-{digest}.json"
+
+
+def load_cached(job: Job) -> dict[str, Any] | None:
+    """A job's result saved by an earlier invocation with the same ``--work``, or None. The mask figure's
+    tensors live beside the JSON in a ``.pt`` file of plain tensors (loaded with ``weights_only``)."""
+    path = job.cache_path()
+    if path is None or not path.exists():
+        return None
+    result = json.loads(path.read_text())
+    result["job"] = Job(**result["job"])
+    tensors = path.with_suffix(".pt")
+    if job.want_masks and tensors.exists():
+        result.update(torch.load(tensors, weights_only=True))
+    return result
+
+
+def save_cached(result: dict[str, Any]) -> None:
+    """Write a job's result atomically (JSON; the mask figure's tensors in a ``.pt`` beside it)."""
+    path = result["job"].cache_path()
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if "masks" in result:
+        tmp = path.with_suffix(".pt.tmp")
+        torch.save({k: result[k] for k in ("video", "masks")}, tmp)
+        tmp.replace(path.with_suffix(".pt"))
+    plain = {k: v for k, v in result.items() if k not in ("video", "masks")}
+    plain["job"] = dataclasses.asdict(result["job"])
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(plain, indent=1))
+    tmp.replace(path)
 
 
 def run_job(job: Job) -> dict[str, Any]:
-    """Train one row/seed and evaluate it; runs in a worker process with one intra-op thread."""
+    """Train one row/seed and evaluate it, or return its result cached in ``--work``; runs in a worker process
+    with one intra-op thread."""
+    cached = load_cached(job)
+    if cached is not None:
+        cached["cached"] = True
+        return cached
     torch.set_num_threads(1)
     import slotvideo.models.setcon  # noqa: F401  (registers the model)
     from slotvideo.data.batch import collate
@@ -121,6 +169,7 @@ def run_job(job: Job) -> dict[str, Any]:
         batch = collate([val_set[0]])
         result["video"] = batch.video[0]
         result["masks"] = model.segment(batch.video)[0]
+    save_cached(result)
     return result
 
 
@@ -402,6 +451,10 @@ def main() -> int:
     parser.add_argument("--section", default=None,
                         help="docs/results.md section (and figure-name prefix) to write, e.g. setcon-long for a "
                              "longer run of a few rows beside the full table")
+    parser.add_argument("--work", default=None,
+                        help="folder that keeps each run's scored result: a later invocation with the same --work "
+                             "reuses the runs it has (same dataset, row, seed, steps and overrides) and trains the "
+                             "rest, e.g. a third seed")
     parser.add_argument("--score", nargs="+", default=None, metavar="RUN",
                         help="train nothing: score these `slotvideo train` runs (run folders or .ckpt files) with "
                              "this script's evaluation; written to --section when it is given")
@@ -426,7 +479,7 @@ def main() -> int:
         for loss, enc in rows:
             for seed in range(args.bb_seeds or seeds if ds == "bouncing_balls" and not args.quick else seeds):
                 want = ds == "bouncing_balls" and enc == "slot_attention" and loss != "reconstruction" and seed == 0
-                jobs.append(Job(ds, loss, enc, seed, n, overrides, None, want))
+                jobs.append(Job(ds, loss, enc, seed, n, overrides, None, want, None if args.quick else args.work))
     if args.budget:
         # Bouncing Balls steps cost ~10x GridWorld steps: give each job a share weighted by its step cost.
         weight = {"gridworld": 1.0, "bouncing_balls": 6.0}
@@ -444,7 +497,8 @@ def main() -> int:
     with ctx.Pool(args.jobs) as pool:
         for r in pool.imap_unordered(run_job, jobs):
             j = r["job"]
-            print(f"[{time.time() - start:6.0f}s] {j.dataset} {j.loss} {j.encoder} seed {j.seed}: {r['steps']} steps "
+            print(f"[{time.time() - start:6.0f}s] {j.dataset} {j.loss} {j.encoder} seed {j.seed}"
+                  f"{' (cached)' if r.get('cached') else ''}: {r['steps']} steps "
                   f"in {r['train_time']:.0f}s, loss {r['loss_first']:.3f} -> {r['loss_last']:.3f}, "
                   + ", ".join(f"{k} {v:.4f}" for k, v in sorted(r["metrics"].items())), flush=True)
             results.append(r)
@@ -466,11 +520,14 @@ def main() -> int:
         taken = [r["steps"] for r in results if r["job"].dataset == ds]
         budget_lines.append(f"- {DATASETS[ds]}: up to {max(taken)} steps per run (min {min(taken)}), "
                             f"overrides of `configs/setcon/{ds}.yaml`: `{' '.join(BUDGETS[ds]['overrides'] + args.set)}`")
+    cached = [r for r in results if r.get("cached")]
+    reused = (f", {len(cached)} of them reused from `--work` (trained earlier, at the same settings, in "
+              f"{sum(r['train_time'] for r in cached) / 60:.1f} min of training)" if cached else "")
     title = "SetCon — Table 1" if args.section == "setcon" else f"SetCon — Table 1 rows (section `{args.section}`)"
     md = f"""## {title} (`benchmarks/setcon_table1.py`)
 
 Command: `{command()}`
-Machine: {machine()}; date {date.today().isoformat()}; wall time {wall / 60:.1f} min for {len(results)} runs
+Machine: {machine()}; date {date.today().isoformat()}; wall time {wall / 60:.1f} min for {len(results)} runs{reused}
 ({args.jobs} worker processes, one thread each; 1-minute load average {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end).
 
 Budget (the paper: 100,000 steps, batch 1024 / 128, 5x5 / 32x32 frames, lr tuned over 5 values):
