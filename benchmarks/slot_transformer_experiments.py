@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +50,9 @@ def from_video_run(run: str) -> str:
     ``slot_transformer_segmentation.py --dataset clevrer-mini --work .cache/st_clevrer --runs <run>``."""
     return f"train.init_from=.cache/st_clevrer/runs/st-clevrer-{run}"
 
+
+# the recipe at 32x32 with slot attention's upsampling decoder, started from the video-only run det-obj-up
+UP_INIT = [*RECIPE, *UPSAMPLE, *AT32, from_video_run("det-obj-up")]
 
 #: run -> (dataset, switches)
 RUNS = {
@@ -81,9 +85,10 @@ RUNS = {
     # trains everything at once; from_video_run): det-base-obj, 12,000 steps
     "clevrer-recipe-32-init": ("clevrer", [*RECIPE, *AT32, from_video_run("det-base-obj")]),
     # with slot attention's upsampling decoder, started from the video-only run with that decoder (det-obj-up,
-    # 10,000 steps); a second seed of the same; and from the run on full-resolution features (det-obj-up-s1)
-    "clevrer-recipe-32-up-init": ("clevrer", [*RECIPE, *UPSAMPLE, *AT32, from_video_run("det-obj-up")]),
-    "clevrer-recipe-32-up-init-seed1": ("clevrer", ["seed=1", *RECIPE, *UPSAMPLE, *AT32, from_video_run("det-obj-up")]),
+    # 10,000 steps); seeds 1-3 of the same (the heads' initialisation and the data order; the start is shared);
+    # and from the run on full-resolution features (det-obj-up-s1)
+    "clevrer-recipe-32-up-init": ("clevrer", UP_INIT),
+    **{f"clevrer-recipe-32-up-init-seed{seed}": ("clevrer", [f"seed={seed}", *UP_INIT]) for seed in (1, 2, 3)},
     "clevrer-recipe-32-up-s1-init": ("clevrer", [*RECIPE, *UPSAMPLE, *AT32, *STRIDE1, from_video_run("det-obj-up-s1")]),
     # experiment 2: CATER-style snitch localization, static and moving camera
     "cater": ("cater", []),
@@ -199,6 +204,19 @@ def claims(rows: dict[str, dict]) -> list[str]:
     return out
 
 
+def seed_groups(rows: dict[str, dict]) -> dict[str, list[dict]]:
+    """Runs kept with more than one seed: ``<run>`` and its ``<run>-seed<N>`` rows, under ``<run>``."""
+    groups = {n: [r] + [rows[m] for m in rows if m.startswith(f"{n}-seed")] for n, r in rows.items()
+              if "-seed" not in n}
+    return {n: g for n, g in groups.items() if len(g) > 1}
+
+
+def mean_se(values: list[float]) -> str:
+    """``mean ± standard error`` of a few seeds' scores."""
+    v = np.asarray(values, dtype=np.float64)
+    return f"{v.mean():.3f} ± {v.std(ddof=1) / np.sqrt(len(v)):.3f}"
+
+
 def split_table(intro: str, rows: dict[str, dict], train_key: str, held_keys: tuple[str, ...]) -> list[str]:
     """A table of runs scored by :func:`split_means`: one train metric, then the held-out (val) ones."""
     head = ["run", "switches", "videos", "steps", "train min", f"train {train_key}", *(f"val {k}" for k in held_keys)]
@@ -250,9 +268,15 @@ def render(work: Path, args: argparse.Namespace) -> str:
 
         data = load_config(CONFIGS["clevrer"], [f"data.cache_dir={work / 'cache'}",
                                                 *data_overrides("clevrer", args.videos)])
-        for n, v in answer_priors(data).items():
+        priors = answer_priors(data)
+        for n, v in priors.items():
             lines.append(f"| {n} | - | - | - | " + " | ".join(fmt(v[k if k == 'descriptive' else f'{k}_per_question'])
                                                           for k in TYPES) + f" | {fmt(overall(v))} | - | - | - |")
+        for n, seeds in seed_groups(clevrer).items():
+            lines.append(f"| {n}, mean ± s.e. over its {len(seeds)} seeds | - | - | - | "
+                         + " | ".join(mean_se([r["val"][k if k == 'descriptive' else f'{k}_per_question']
+                                               for r in seeds]) for k in TYPES)
+                         + f" | {mean_se([r['val']['overall'] for r in seeds])} | - | - | - |")
         for n, v in aloe.items():
             lines.append(f"| {n} (aloe_clevrer.py) | - | {v['steps']} | {v['train_s'] / 60:.0f} | "
                          + " | ".join(fmt(v[k if k == 'descriptive' else f'{k}_per_question']) for k in TYPES)
