@@ -33,3 +33,21 @@ def test_score_runs_scores_a_workbench_checkpoint(cache, tmp_path, capsys):
     assert row["step"] == 2 and COLUMNS <= set(row["metrics"])
     assert 1 / 4 - 1e-6 <= row["metrics"]["mask_confidence"] <= 1 + 1e-6
     assert "(step 2)" in capsys.readouterr().out
+
+
+def test_work_folder_keeps_each_run(cache, tmp_path):
+    overrides = t1.BUDGETS["bouncing_balls"]["overrides"] + TINY + [f"data.cache_dir={cache}"]
+    job = t1.Job("bouncing_balls", "slotwise", "slot_attention", 0, 2, overrides, None, True, str(tmp_path))
+    first = t1.run_job(job)
+    assert not first.get("cached") and job.cache_path().exists() and job.cache_path().with_suffix(".pt").exists()
+    again = t1.run_job(job)
+    assert again["cached"] and again["job"] == job
+    assert again["metrics"] == first["metrics"] and again["steps"] == first["steps"]
+    assert again["masks"].equal(first["masks"]) and again["video"].equal(first["video"])
+    # anything that decides the run names another file: a new seed or override trains again
+    other = t1.Job("bouncing_balls", "slotwise", "slot_attention", 1, 2, overrides, None, False, str(tmp_path))
+    changed = t1.Job("bouncing_balls", "slotwise", "slot_attention", 0, 2, overrides + ["optim.main.lr=2e-4"], None,
+                     True, str(tmp_path))
+    assert len({job.cache_path(), other.cache_path(), changed.cache_path()}) == 3
+    assert t1.load_cached(other) is None and t1.load_cached(changed) is None
+    assert t1.Job("bouncing_balls", "slotwise", "slot_attention", 0, 2, overrides, None, True).cache_path() is None
