@@ -105,6 +105,8 @@ RUNS = {
     "det-obj-up-wide": [*DET, *LEARNED, *ADAM, *UPSAMPLE, *READ3, "model.slot_dim=64", "model.query_mlp=[64,64]"],
     # det-obj-up on full-resolution features (32x32, as the slot-attention baseline), not the 8x8 of two strides
     "det-obj-up-s1": [*DET, *LEARNED, *ADAM, *UPSAMPLE, *STRIDE1],
+    # det-obj-up's second seed (its val curve peaked at 5,000 steps: run it that long to compare)
+    "det-obj-up-seed1": ["seed=1", *DET, *LEARNED, *ADAM, *UPSAMPLE],
     # det-sa on balls whose colours change from video to video (a slot cannot stand for one fixed colour)
     "det-sa-colors": [*DET, *GAUSS, *READ3, "data.params.fixed_colors=false"],
 }
