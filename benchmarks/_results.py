@@ -82,6 +82,19 @@ def publish(name: str, markdown: str, write: bool = True) -> None:
         write_section(name, markdown)
 
 
+def mean_se(values: Iterable[float], scale: float = 1.0) -> str:
+    """``mean ± standard error`` of a few seeds' values times ``scale``, 3 decimals; NaNs are left out, one
+    value prints alone (no error), none prints ``n/a``."""
+    v = [x * scale for x in values if not math.isnan(x)]
+    if not v:
+        return "n/a"
+    if len(v) == 1:
+        return f"{v[0]:.3f}"
+    mean = sum(v) / len(v)
+    se = math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1) / len(v))
+    return f"{mean:.3f} ± {se:.3f}"
+
+
 def fmt(v) -> str:
     """A table cell: 3 decimals, ``-`` for a missing or NaN value."""
     return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"

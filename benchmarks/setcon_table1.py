@@ -27,7 +27,6 @@ import argparse
 import dataclasses
 import hashlib
 import json
-import math
 import multiprocessing as mp
 import os
 import sys
@@ -43,7 +42,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._results import command, machine, write_section  # noqa: E402
+from benchmarks._results import command, machine, mean_se, write_section  # noqa: E402
 
 DATASETS = {"gridworld": "GridWorld", "bouncing_balls": "Bouncing Balls"}
 LOSS_NAMES = {"reconstruction": "Reconstruction", "slotwise": "Slotwise", "setcon": "**SetCon**"}
@@ -291,15 +290,6 @@ def nanmean(x: torch.Tensor) -> float:
     return float(x[keep].mean()) if keep.any() else float("nan")
 
 
-def mean_se(values: list[float], scale: float = 100.0) -> str:
-    v = np.array(values, dtype=np.float64) * scale
-    if np.isnan(v).all():
-        return "n/a"
-    v = v[~np.isnan(v)]
-    se = v.std(ddof=1) / math.sqrt(len(v)) if len(v) > 1 else float("nan")
-    return f"{v.mean():.3f} ± {se:.3f}" if len(v) > 1 else f"{v.mean():.3f}"
-
-
 def table(results: list[dict[str, Any]], datasets: list[str]) -> str:
     lines = ["| Dataset | Loss | Encoder | p_t MSE | p_t ARI | s_t MSE | s_t ARI | attention ARI | object separation | "
              "slot probe R^2 (untrained) | steps |",
@@ -310,12 +300,12 @@ def table(results: list[dict[str, Any]], datasets: list[str]) -> str:
             if not rows:
                 continue
             get = lambda key: [r["metrics"].get(key, float("nan")) for r in rows]  # noqa: E731
-            ari = (lambda key: "*") if ds == "gridworld" else (lambda key: mean_se(get(key)))
+            ari = (lambda key: "*") if ds == "gridworld" else (lambda key: mean_se(get(key), 100))
             steps = sorted({r["steps"] for r in rows})
-            lines.append(f"| {DATASETS[ds]} | {LOSS_NAMES[loss]} | {ENCODER_NAMES[enc]} | {mean_se(get('mse_pred'))} | "
-                         f"{ari('fg_ari_pred')} | {mean_se(get('mse_slots'))} | {ari('fg_ari_slots')} | {ari('fg_ari_attention')} | "
-                         f"{mean_se(get('separation'), 1.0)} | {mean_se(get('probe_r2'), 1.0)} "
-                         f"({mean_se(get('probe_r2_init'), 1.0)}) | {'/'.join(map(str, steps))} |")
+            lines.append(f"| {DATASETS[ds]} | {LOSS_NAMES[loss]} | {ENCODER_NAMES[enc]} | {mean_se(get('mse_pred'), 100)} | "
+                         f"{ari('fg_ari_pred')} | {mean_se(get('mse_slots'), 100)} | {ari('fg_ari_slots')} | {ari('fg_ari_attention')} | "
+                         f"{mean_se(get('separation'))} | {mean_se(get('probe_r2'))} "
+                         f"({mean_se(get('probe_r2_init'))}) | {'/'.join(map(str, steps))} |")
     return "\n".join(lines)
 
 
@@ -331,7 +321,7 @@ def curve_table(results: list[dict[str, Any]], datasets: list[str]) -> tuple[str
             cells, means = [], []
             for k in range(1, 6):
                 vals = [r["metrics"].get(f"mse_pred_{k}", float("nan")) for r in rows]
-                cells.append(mean_se(vals))
+                cells.append(mean_se(vals, 100))
                 means.append(float(np.nanmean(np.array(vals) * 100)) if not np.isnan(vals).all() else float("nan"))
             curves[(ds, loss, enc)] = means
             lines.append(f"| {DATASETS[ds]} | {LOSS_NAMES[loss]} | {ENCODER_NAMES[enc]} | " + " | ".join(cells) + " |")

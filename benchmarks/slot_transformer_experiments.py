@@ -24,7 +24,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from slotvideo.train.checkpoint import load_run  # noqa: E402
 from benchmarks._clevrer import (TYPES, answer_priors, run_all, score, single_task,  # noqa: E402
                                  split_means, train_run)
-from benchmarks._results import stamp, fmt, provenance  # noqa: E402
+from benchmarks._results import fmt, mean_se, provenance, stamp  # noqa: E402
 from benchmarks.slot_transformer_segmentation import ADAM, DET, LEARNED, STRIDE1, UPSAMPLE  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 
@@ -209,12 +208,6 @@ def seed_groups(rows: dict[str, dict]) -> dict[str, list[dict]]:
     groups = {n: [r] + [rows[m] for m in rows if m.startswith(f"{n}-seed")] for n, r in rows.items()
               if "-seed" not in n}
     return {n: g for n, g in groups.items() if len(g) > 1}
-
-
-def mean_se(values: list[float]) -> str:
-    """``mean ± standard error`` of a few seeds' scores."""
-    v = np.asarray(values, dtype=np.float64)
-    return f"{v.mean():.3f} ± {v.std(ddof=1) / np.sqrt(len(v)):.3f}"
 
 
 def split_table(intro: str, rows: dict[str, dict], train_key: str, held_keys: tuple[str, ...]) -> list[str]:

@@ -42,3 +42,13 @@ def test_a_work_dir_keeps_one_dataset_size(tmp_path):
     clevrer.check_dataset(results, {"videos": 600})            # the same size: fine
     with pytest.raises(SystemExit, match="trained on {'videos': 600}, not {'videos': 4000}"):
         clevrer.check_dataset(results, {"videos": 4000})
+
+
+def test_mean_se_matches_numpy_and_skips_nan():
+    import numpy as np
+
+    values = [0.31, 0.48, 0.22, float("nan")]
+    kept = np.array(values[:3]) * 100
+    assert results.mean_se(values, 100) == f"{kept.mean():.3f} ± {kept.std(ddof=1) / np.sqrt(3):.3f}"
+    assert results.mean_se([0.5, float("nan")]) == "0.500"          # one seed: no error
+    assert results.mean_se([float("nan")]) == "n/a"
