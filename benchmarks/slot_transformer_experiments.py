@@ -32,7 +32,7 @@ from slotvideo.train.checkpoint import load_run  # noqa: E402
 from benchmarks._clevrer import (TYPES, answer_priors, run_all, score, single_task,  # noqa: E402
                                  split_means, train_run)
 from benchmarks._results import fmt, mean_se, provenance, stamp  # noqa: E402
-from benchmarks.slot_transformer_segmentation import ADAM, DET, LEARNED, STRIDE1, UPSAMPLE  # noqa: E402
+from benchmarks.slot_transformer_segmentation import ADAM, DET, LEARNED, OBJ_UP, STRIDE1  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
 
 SMALL = ["model.resolution=16", "data.params.size=[16,16]"]
@@ -50,8 +50,9 @@ def from_video_run(run: str) -> str:
     return f"train.init_from=.cache/st_clevrer/runs/st-clevrer-{run}"
 
 
-# the recipe at 32x32 with slot attention's upsampling decoder, started from the video-only run det-obj-up
-UP_INIT = [*RECIPE, *UPSAMPLE, *AT32, from_video_run("det-obj-up")]
+# the recipe (RECIPE = OBJ_UP less the decoder) at 32x32 with slot attention's upsampling decoder, started from
+# the video-only run det-obj-up
+UP_INIT = [*OBJ_UP, *AT32, from_video_run("det-obj-up")]
 
 #: run -> (dataset, switches)
 RUNS = {
@@ -88,7 +89,7 @@ RUNS = {
     # and from the run on full-resolution features (det-obj-up-s1)
     "clevrer-recipe-32-up-init": ("clevrer", UP_INIT),
     **{f"clevrer-recipe-32-up-init-seed{seed}": ("clevrer", [f"seed={seed}", *UP_INIT]) for seed in (1, 2, 3)},
-    "clevrer-recipe-32-up-s1-init": ("clevrer", [*RECIPE, *UPSAMPLE, *AT32, *STRIDE1, from_video_run("det-obj-up-s1")]),
+    "clevrer-recipe-32-up-s1-init": ("clevrer", [*OBJ_UP, *AT32, *STRIDE1, from_video_run("det-obj-up-s1")]),
     # experiment 2: CATER-style snitch localization, static and moving camera
     "cater": ("cater", []),
     "cater-moving": ("cater", ["data.params.generate.camera=moving", "data.params.camera=moving"]),
@@ -261,8 +262,7 @@ def render(work: Path, args: argparse.Namespace) -> str:
 
         data = load_config(CONFIGS["clevrer"], [f"data.cache_dir={work / 'cache'}",
                                                 *data_overrides("clevrer", args.videos)])
-        priors = answer_priors(data)
-        for n, v in priors.items():
+        for n, v in answer_priors(data).items():
             lines.append(f"| {n} | - | - | - | " + " | ".join(fmt(v[k if k == 'descriptive' else f'{k}_per_question'])
                                                           for k in TYPES) + f" | {fmt(overall(v))} | - | - | - |")
         for n, seeds in seed_groups(clevrer).items():

@@ -71,6 +71,8 @@ NO_OBJ, STRIDE1 = ["model.object_weight=0"], ["model.encoder_strides=[1,1]"]
 UPSAMPLE = ["model.decoder_broadcast_resolution=8", "model.decoder_channels=[32,16]"]
 # the recipe that segments: deterministic, K learned initial slots, Adam, the ELBO alone
 RECIPE = [*DET, *LEARNED, *ADAM, *NO_OBJ]
+# clevrer-mini's recipe: det-base-obj (the recipe with the object loss kept) with slot attention's upsampling decoder
+OBJ_UP = [*DET, *LEARNED, *ADAM, *UPSAMPLE]
 #: run -> switches
 RUNS = {
     "lamb": [],                                        # the config as it is: generative, LAMB lr 1e-3
@@ -101,12 +103,12 @@ RUNS = {
     "base-gen-sigma": [*LEARNED, *ADAM, *NO_OBJ, "model.log_sigma_bias=-3"],
     "det-base-obj": [*DET, *LEARNED, *ADAM],
     # clevrer-mini: det-base-obj with the upsampling decoder; and with 3 readout steps and wider slots as well
-    "det-obj-up": [*DET, *LEARNED, *ADAM, *UPSAMPLE],
-    "det-obj-up-wide": [*DET, *LEARNED, *ADAM, *UPSAMPLE, *READ3, "model.slot_dim=64", "model.query_mlp=[64,64]"],
+    "det-obj-up": OBJ_UP,
+    "det-obj-up-wide": [*OBJ_UP, *READ3, "model.slot_dim=64", "model.query_mlp=[64,64]"],
     # det-obj-up on full-resolution features (32x32, as the slot-attention baseline), not the 8x8 of two strides
-    "det-obj-up-s1": [*DET, *LEARNED, *ADAM, *UPSAMPLE, *STRIDE1],
+    "det-obj-up-s1": [*OBJ_UP, *STRIDE1],
     # det-obj-up's second seed (its val curve peaked at 5,000 steps: run it that long to compare)
-    "det-obj-up-seed1": ["seed=1", *DET, *LEARNED, *ADAM, *UPSAMPLE],
+    "det-obj-up-seed1": ["seed=1", *OBJ_UP],
     # det-sa on balls whose colours change from video to video (a slot cannot stand for one fixed colour)
     "det-sa-colors": [*DET, *GAUSS, *READ3, "data.params.fixed_colors=false"],
 }
