@@ -279,6 +279,8 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0, help="the rows' seed; rows of another seed than 0 are named "
                    "key#seedN, shown in the table, and left out of the claims")
+    p.add_argument("--section", default=None, help="the docs/results.md section to redraw (default: aloe-cater, "
+                   "or aloe-cater-N for N videos other than 600); name a new one for rows kept in another --work")
     args = p.parse_args()
     from slotvideo.train.config import load_config
 
@@ -331,7 +333,7 @@ def main() -> int:
         position = json.loads(results.read_text())["position_oracle"]
         print("position oracle", json.dumps(position), flush=True)
         # the 600-video rows keep their section; a run on more (or fewer) videos gets its own
-        section = "aloe-cater" if args.videos == 600 else f"aloe-cater-{args.videos}"
+        section = args.section or ("aloe-cater" if args.videos == 600 else f"aloe-cater-{args.videos}")
         write_section(section, render(rows, frontends, last_visible(work, args.videos), objects, args.videos, position))
     return 0
 
