@@ -101,6 +101,15 @@ RUNS = {
     "base-gen": [*LEARNED, *ADAM, *NO_OBJ],
     "base-gen-warm": [*LEARNED, *ADAM, *NO_OBJ, "model.kl_warmup_steps=2000"],
     "base-gen-sigma": [*LEARNED, *ADAM, *NO_OBJ, "model.log_sigma_bias=-3"],
+    # both: a narrow posterior while the KL weight is still near 0, so that early training is almost the
+    # deterministic recipe (which segments by step 1,000) and the prior is fitted once the slots hold objects
+    "base-gen-warm-sigma": [*LEARNED, *ADAM, *NO_OBJ, "model.kl_warmup_steps=2000", "model.log_sigma_bias=-3"],
+    # a diagnostic: the narrow posterior with the KL weight kept near 0 (under 0.004 over 4,000 steps): is it the
+    # sampling or the KL that stops the generative model from segmenting?
+    "base-gen-sigma-nokl": [*LEARNED, *ADAM, *NO_OBJ, "model.kl_warmup_steps=1000000", "model.log_sigma_bias=-3"],
+    # base-gen-warm-sigma with the prior's parameters through a linear map of their own (model.prior_head)
+    "base-gen-warm-sigma-sep": [*LEARNED, *ADAM, *NO_OBJ, "model.kl_warmup_steps=2000", "model.log_sigma_bias=-3",
+                                "model.prior_head=separate"],
     "det-base-obj": [*DET, *LEARNED, *ADAM],
     # clevrer-mini: det-base-obj with the upsampling decoder; and with 3 readout steps and wider slots as well
     "det-obj-up": OBJ_UP,

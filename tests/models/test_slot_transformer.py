@@ -240,6 +240,29 @@ def test_log_sigma_bias_sets_the_initial_posterior_width():
     assert lam[..., 16:].mean() < -2.0 and tiny().to_lambda.bias[16:].abs().max() < 1.0
 
 
+def test_prior_head_switch_gives_the_prior_its_own_map():
+    shared, separate = tiny(), tiny(prior_head="separate", log_sigma_bias=-3.0)
+    assert shared.to_prior_lambda is None
+    assert torch.equal(separate.to_prior_lambda.bias[16:], torch.full((16,), -3.0))
+    video = batch().video
+    p = separate.observed_steps(T)
+
+    def prior_and_posterior(m):
+        torch.manual_seed(3)
+        out = m.eval().infer(video)
+        return out["prior"][:, :p], out["iterations"][0].lam
+    prior, posterior = prior_and_posterior(separate)
+    with torch.no_grad():
+        separate.to_lambda.weight.add_(1.0)  # the posterior's W: the prior's observed steps do not move
+    moved_prior, moved_posterior = prior_and_posterior(separate)
+    assert torch.equal(moved_prior, prior) and not torch.allclose(moved_posterior, posterior)
+    with torch.no_grad():
+        separate.to_prior_lambda.weight.add_(1.0)
+    assert not torch.allclose(prior_and_posterior(separate)[0], prior)
+    separate.train()(batch()).loss.backward()
+    assert separate.to_prior_lambda.weight.grad is not None   # trained by the KL
+
+
 def test_segment_answer_rollout_evaluate():
     m = tiny(task="clevrer").eval()
     b = batch("clevrer")

@@ -164,6 +164,9 @@ class SlotTransformer(VideoModel):
         prior_steps: int = field(default=8, metadata={"min": 1})          # T - p steps predicted
         prior_hidden: int = field(default=128, metadata={"min": 1})
         prior_heads: int = field(default=4, metadata={"min": 1})
+        # not in the paper, which leaves it open: the prior context's parameters through W itself (shared) or
+        # through a linear map of its own (separate), so that the prior's width does not set the posterior's
+        prior_head: str = field(default="shared", metadata={"choices": ("shared", "separate")})
         # auxiliary losses (3.4)
         object_prediction: bool = True
         object_slot_counts: list[int] = field(default_factory=lambda: [1, 2, 3])
@@ -212,9 +215,12 @@ class SlotTransformer(VideoModel):
         else:
             self.context = SlotTimeLSTM(s, cfg.lstm_hidden, cfg.lstm_layers, cfg.max_frames)
         self.to_lambda = nn.Linear(s, 2 * z)
+        self.to_prior_lambda = nn.Linear(s, 2 * z) if cfg.prior_head == "separate" else None
         if cfg.log_sigma_bias:
             with torch.no_grad():
-                self.to_lambda.bias[z:].fill_(cfg.log_sigma_bias)
+                for head in (self.to_lambda, self.to_prior_lambda):
+                    if head is not None:
+                        head.bias[z:].fill_(cfg.log_sigma_bias)
         self.decoder = SpatialBroadcastDecoder(z, cfg.resolution, 3, cfg.decoder_channels, cfg.decoder_kernel,
                                                cfg.decoder_broadcast_resolution or None, position="fourier",
                                                num_frequencies=cfg.decoder_frequencies)
@@ -346,7 +352,7 @@ class SlotTransformer(VideoModel):
         Also returns the autoregressive samples ``[B, future, K, Z]`` (empty when ``future == 0``).
         """
         prior_context = self.context(gated)
-        lam_observed = self.to_lambda(prior_context)
+        lam_observed = (self.to_prior_lambda or self.to_lambda)(prior_context)
         if future == 0:
             return lam_observed, lam_observed.new_zeros(gated.shape[0], 0, *lam_observed.shape[2:-1],
                                                         self.cfg.slot_dim)
