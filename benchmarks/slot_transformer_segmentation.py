@@ -110,6 +110,16 @@ RUNS = {
     # base-gen-warm-sigma with the prior's parameters through a linear map of their own (model.prior_head)
     "base-gen-warm-sigma-sep": [*LEARNED, *ADAM, *NO_OBJ, "model.kl_warmup_steps=2000", "model.log_sigma_bias=-3",
                                 "model.prior_head=separate"],
+    # base-gen-warm-sigma-sep with a longer warm-up: the model segments before the KL weighs much (as in
+    # base-gen-sigma-nokl by step 1,000); does it keep its slots when the full KL arrives?
+    "base-gen-warm6k-sigma-sep": [*LEARNED, *ADAM, *NO_OBJ, "model.kl_warmup_steps=6000", "model.log_sigma_bias=-3",
+                                  "model.prior_head=separate"],
+    # base-gen with only the separate prior head: is the head enough without the warm-up and the narrow start?
+    "base-gen-sep": [*LEARNED, *ADAM, *NO_OBJ, "model.prior_head=separate"],
+    # base-gen-warm-sigma with a narrower likelihood (sigma_x 0.05, the paper gives none; the config's is 0.1):
+    # the reconstruction weighs 4 times more against the KL
+    "base-gen-warm-sigma-x05": [*LEARNED, *ADAM, *NO_OBJ, "model.kl_warmup_steps=2000", "model.log_sigma_bias=-3",
+                                "model.sigma_x=0.05"],
     "det-base-obj": [*DET, *LEARNED, *ADAM],
     # clevrer-mini: det-base-obj with the upsampling decoder; and with 3 readout steps and wider slots as well
     "det-obj-up": OBJ_UP,
