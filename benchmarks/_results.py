@@ -55,7 +55,7 @@ def provenance(rows: Iterable[dict]) -> list[str]:
     unknown = sum("commit" not in r for r in rows)
     scored = ", ".join(commits + ([f"not recorded for {unknown}"] if unknown else []))
     return [f"{machine()}; rows scored at commit {scored}; drawn at commit {git_commit()}; 1 torch thread per run, "
-            "seed 0. The rows come from:", "",
+            "seed 0 unless a row names another (`seed=N`, `-seedN`). The rows come from:", "",
             *(f"    {c}" for c in sorted({r.get("command", "?") for r in rows})), ""]
 
 
