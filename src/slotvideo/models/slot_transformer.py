@@ -19,9 +19,10 @@ ELBO is summed over them.
 
 **Conditional prior (3.3, 3.6).** The first ``p = T - prior_steps`` steps of the first iteration's gated
 context go through the context transformer (the *prior context*); their ``W lambda`` is the prior of
-those steps. A learned token + self-attention over each slot's prior context gives the initial state of
-an autoregressive Gaussian that predicts the prior of the remaining steps from its own samples. The KL of
-every iteration is taken against this prior; :meth:`SlotTransformer.rollout` samples it (Figure 7).
+those steps (``prior_head: separate``, not in the paper: a linear map of their own instead of ``W``). A
+learned token + self-attention over each slot's prior context gives the initial state of an autoregressive
+Gaussian that predicts the prior of the remaining steps from its own samples. The KL of every iteration is
+taken against this prior; :meth:`SlotTransformer.rollout` samples it (Figure 7).
 
 **Losses (eq. 3).** ``gen_weight * L_gen + question_weight * L_question + object_weight * L_object +
 qa_weight * L_QA``; the heads and auxiliary losses are in :mod:`slotvideo.models.slot_transformer_heads`.
@@ -190,7 +191,7 @@ class SlotTransformer(VideoModel):
         # eq. 3
         gen_weight: float = field(default=1.0, metadata={"min": 0.0})
         kl_warmup_steps: int = field(default=0, metadata={"min": 0})      # not in the paper: KL weight 0 -> 1
-        log_sigma_bias: float = 0.0    # not in the paper: initial bias of W's log sigma outputs (-3: sigma ~0.05)
+        log_sigma_bias: float = 0.0    # not in the paper: initial log sigma bias of W and the prior head (-3: ~0.05)
         question_weight: float = field(default=1.0, metadata={"min": 0.0})
         object_weight: float = field(default=1.0, metadata={"min": 0.0})
         qa_weight: float = field(default=1.0, metadata={"min": 0.0})
