@@ -73,9 +73,18 @@ UPSAMPLE = ["model.decoder_broadcast_resolution=8", "model.decoder_channels=[32,
 RECIPE = [*DET, *LEARNED, *ADAM, *NO_OBJ]
 # clevrer-mini's recipe: det-base-obj (the recipe with the object loss kept) with slot attention's upsampling decoder
 OBJ_UP = [*DET, *LEARNED, *ADAM, *UPSAMPLE]
-# what lets the generative model segment (not in the paper): a narrow initial posterior and the prior's own
-# linear head, with a KL warm-up (its length set per row)
-GEN_SEP = ["model.log_sigma_bias=-3", "model.prior_head=separate"]
+# the recipe in generative mode (row base-gen)
+BASE_GEN = [*LEARNED, *ADAM, *NO_OBJ]
+# not in the paper: a narrow initial posterior (sigma ~0.05); the prior's own linear head; a KL warm-up of N steps
+SIGMA, SEP = ["model.log_sigma_bias=-3"], ["model.prior_head=separate"]
+
+
+def warm(steps: int) -> list[str]:
+    return [f"model.kl_warmup_steps={steps}"]
+
+
+# what lets the generative model segment: the narrow start and the prior's own head, with a warm-up set per row
+GEN_SEP = [*SIGMA, *SEP]
 #: run -> switches
 RUNS = {
     "lamb": [],                                        # the config as it is: generative, LAMB lr 1e-3
@@ -101,28 +110,26 @@ RUNS = {
     "det-base-r1-seed1": ["seed=1", *RECIPE],
     # the recipe less one more change each: generative (also with KL warm-up or a narrow initial posterior);
     # the object loss back
-    "base-gen": [*LEARNED, *ADAM, *NO_OBJ],
-    "base-gen-warm": [*LEARNED, *ADAM, *NO_OBJ, "model.kl_warmup_steps=2000"],
-    "base-gen-sigma": [*LEARNED, *ADAM, *NO_OBJ, "model.log_sigma_bias=-3"],
+    "base-gen": BASE_GEN,
+    "base-gen-warm": [*BASE_GEN, *warm(2000)],
+    "base-gen-sigma": [*BASE_GEN, *SIGMA],
     # both: a narrow posterior while the KL weight is still near 0, so that early training is almost the
     # deterministic recipe (which segments by step 1,000) and the prior is fitted once the slots hold objects
-    "base-gen-warm-sigma": [*LEARNED, *ADAM, *NO_OBJ, "model.kl_warmup_steps=2000", "model.log_sigma_bias=-3"],
+    "base-gen-warm-sigma": [*BASE_GEN, *warm(2000), *SIGMA],
     # a diagnostic: the narrow posterior with the KL weight kept near 0 (under 0.004 over 4,000 steps): is it the
     # sampling or the KL that stops the generative model from segmenting?
-    "base-gen-sigma-nokl": [*LEARNED, *ADAM, *NO_OBJ, "model.kl_warmup_steps=1000000", "model.log_sigma_bias=-3"],
+    "base-gen-sigma-nokl": [*BASE_GEN, *warm(1000000), *SIGMA],
     # base-gen-warm-sigma with the prior's parameters through a linear map of their own (model.prior_head)
-    "base-gen-warm-sigma-sep": [*LEARNED, *ADAM, *NO_OBJ, "model.kl_warmup_steps=2000", "model.log_sigma_bias=-3",
-                                "model.prior_head=separate"],
+    "base-gen-warm-sigma-sep": [*BASE_GEN, *warm(2000), *GEN_SEP],
     # base-gen-warm-sigma-sep with a longer warm-up: the model segments before the KL weighs much (as in
-    # base-gen-sigma-nokl by step 1,000); does it keep its slots when the full KL arrives?
-    "base-gen-warm6k-sigma-sep": [*LEARNED, *ADAM, *NO_OBJ, *GEN_SEP, "model.kl_warmup_steps=6000"],
-    "base-gen-warm6k-sigma-sep-seed1": ["seed=1", *LEARNED, *ADAM, *NO_OBJ, *GEN_SEP, "model.kl_warmup_steps=6000"],
+    # base-gen-sigma-nokl by step 1,000); does it keep its slots when the full KL arrives? And its second seed
+    "base-gen-warm6k-sigma-sep": [*BASE_GEN, *GEN_SEP, *warm(6000)],
+    "base-gen-warm6k-sigma-sep-seed1": ["seed=1", *BASE_GEN, *GEN_SEP, *warm(6000)],
     # base-gen with only the separate prior head: is the head enough without the warm-up and the narrow start?
-    "base-gen-sep": [*LEARNED, *ADAM, *NO_OBJ, "model.prior_head=separate"],
+    "base-gen-sep": [*BASE_GEN, *SEP],
     # base-gen-warm-sigma with a narrower likelihood (sigma_x 0.05, the paper gives none; the config's is 0.1):
     # the reconstruction weighs 4 times more against the KL
-    "base-gen-warm-sigma-x05": [*LEARNED, *ADAM, *NO_OBJ, "model.kl_warmup_steps=2000", "model.log_sigma_bias=-3",
-                                "model.sigma_x=0.05"],
+    "base-gen-warm-sigma-x05": [*BASE_GEN, *warm(2000), *SIGMA, "model.sigma_x=0.05"],
     "det-base-obj": [*DET, *LEARNED, *ADAM],
     # clevrer-mini: det-base-obj with the upsampling decoder; and with 3 readout steps and wider slots as well
     "det-obj-up": OBJ_UP,
@@ -132,7 +139,7 @@ RUNS = {
     # det-obj-up's second seed (its val curve peaked at 5,000 steps: run it that long to compare)
     "det-obj-up-seed1": ["seed=1", *OBJ_UP],
     # det-obj-up in generative mode with the prior's own head (base-gen-warm6k-sigma-sep's fix; a 3,000-step warm-up)
-    "gen-obj-up-sep": [*LEARNED, *ADAM, *UPSAMPLE, *GEN_SEP, "model.kl_warmup_steps=3000"],
+    "gen-obj-up-sep": [*LEARNED, *ADAM, *UPSAMPLE, *GEN_SEP, *warm(3000)],
     # det-sa on balls whose colours change from video to video (a slot cannot stand for one fixed colour)
     "det-sa-colors": [*DET, *GAUSS, *READ3, "data.params.fixed_colors=false"],
 }
