@@ -108,6 +108,7 @@ RUNS = {
     # the recipe with the paper's N(0, 1) initial context; and the recipe's second seed
     "det-base-sampled": [*DET, *ADAM, *NO_OBJ],
     "det-base-r1-seed1": ["seed=1", *RECIPE],
+    "det-base-r1-seed2": ["seed=2", *RECIPE],
     # the recipe less one more change each: generative (also with KL warm-up or a narrow initial posterior);
     # the object loss back
     "base-gen": BASE_GEN,
@@ -125,6 +126,7 @@ RUNS = {
     # base-gen-sigma-nokl by step 1,000); does it keep its slots when the full KL arrives? And its second seed
     "base-gen-warm6k-sigma-sep": [*BASE_GEN, *GEN_SEP, *warm(6000)],
     "base-gen-warm6k-sigma-sep-seed1": ["seed=1", *BASE_GEN, *GEN_SEP, *warm(6000)],
+    "base-gen-warm6k-sigma-sep-seed2": ["seed=2", *BASE_GEN, *GEN_SEP, *warm(6000)],
     # base-gen with only the separate prior head: is the head enough without the warm-up and the narrow start?
     "base-gen-sep": [*BASE_GEN, *SEP],
     # base-gen-warm-sigma with a narrower likelihood (sigma_x 0.05, the paper gives none; the config's is 0.1):

@@ -62,3 +62,24 @@ def test_recipe_configs_are_their_benchmark_rows(config, row, steps):
     assert bench.seed == recipe.seed
     for part in ("model", "data", "optim", "train"):
         assert OmegaConf.to_container(bench[part]) == OmegaConf.to_container(recipe[part]), part
+
+
+def test_rollout_benchmark_scores_a_generative_run(tmp_path, monkeypatch):
+    """benchmarks/slot_transformer_rollout.py on a two-step run: per-step metrics, references, table, GIF."""
+    roll = pytest.importorskip("benchmarks.slot_transformer_rollout")
+    monkeypatch.setitem(seg.RUNS, "tiny", ["data.params.num_frames=4", "data.train.num=8", "data.val.num=4",
+                                           "data.batch_size=2", "train.log_every=1", "train.ckpt_every=2"])
+    seg.run("tiny", argparse.Namespace(steps=2, dataset="bouncing-balls"), tmp_path)
+    row = roll.score(tmp_path / "runs" / "st-bb-tiny", context=6, samples=2)
+    future = roll.FRAMES - 6
+    assert row["videos"] == 4 and row["step"] == 2
+    for key in ("mse", "best_mse", "fg_ari", "mean_path_mse", "mean_path_fg_ari", "hold_mse", "mean_frame_mse"):
+        assert len(row[key]) == future, key
+    assert all(b <= m + 1e-7 for b, m in zip(row["best_mse"], row["mse"]))   # the best sample is no worse
+    assert row["hold_mse"][0] < row["hold_mse"][-1]             # holding the last frame drifts off as balls move
+    table = roll.render({"tiny": {"run": "tiny", **row}})
+    assert "| tiny | 2 | 6 | 2 | 1 |" in table and "| tiny | 2 | 6 | 2 | 10 |" in table
+    gif = roll.gif(tmp_path / "runs" / "st-bb-tiny", 6, tmp_path / "roll.gif", samples=2)
+    from PIL import Image
+    with Image.open(gif) as im:                                  # truth + 2 samples stacked, 2 panels wide, x4
+        assert im.n_frames == roll.FRAMES and im.size == (4 * 2 * 16, 4 * 3 * 16)

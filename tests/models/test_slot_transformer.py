@@ -274,6 +274,14 @@ def test_segment_answer_rollout_evaluate():
     assert {"loss", "mse", "accuracy", "fg_ari"} <= set(res) and all(v.shape == (B,) for v in res.values())
 
 
+def test_rollout_samples_the_prior_or_follows_its_means():
+    m = tiny(initial_context="learned").eval()       # generative, and no sampled initial context
+    video = batch().video[:, :4]
+    draw = lambda seed, **kw: (torch.manual_seed(seed), m.rollout(video, 3, **kw).recon)[1]  # noqa: E731
+    assert not torch.allclose(draw(0), draw(1))                                 # samples differ by seed
+    assert torch.equal(draw(0, sample=False), draw(1, sample=False))            # the means' path does not
+
+
 def test_bad_inputs_name_the_problem():
     m = tiny(task="clevrer")
     with pytest.raises(ShapeError, match="video"):

@@ -653,14 +653,16 @@ class SlotTransformer(VideoModel):
         return self.head_logits(out["iterations"][-1], out["features"], question, choices)[1]
 
     @torch.no_grad()
-    def rollout(self, video: Tensor, steps: int) -> Output:
-        """Sample the conditional prior for ``steps`` unseen steps after ``video [B, T, 3, H, W]`` (Figure 7)."""
+    def rollout(self, video: Tensor, steps: int, sample: bool | None = None) -> Output:
+        """Sample the conditional prior for ``steps`` unseen steps after ``video [B, T, 3, H, W]`` (Figure 7).
+
+        ``sample=False`` follows the prior's means instead (the default samples in generative mode only)."""
         check_range(steps, "rollout steps", low=1, integer=True)
         self.check_video(video)
         b, t = video.shape[:2]
         encoded = self.encode_frames(video)
         gated, _ = self.gated_readout(self.initial_context(b, t, video.device, video.dtype), encoded.prepared)
-        _, z = self.conditional_prior(gated, steps, sample=self.cfg.generative)
+        _, z = self.conditional_prior(gated, steps, sample=self.cfg.generative if sample is None else sample)
         decoded = self.decoder(z)
         return Output(loss=torch.zeros((), device=video.device), slots=z, masks=decoded.masks, recon=decoded.recon)
 
