@@ -109,6 +109,8 @@ RUNS = {
     "det-base-sampled": [*DET, *ADAM, *NO_OBJ],
     "det-base-r1-seed1": ["seed=1", *RECIPE],
     "det-base-r1-seed2": ["seed=2", *RECIPE],
+    # the deterministic recipe's weakest seed trained on to 16,000 steps as well (copied, then resumed)
+    "det-base-r1-seed2-16k": ["seed=2", *RECIPE],
     # the recipe less one more change each: generative (also with KL warm-up or a narrow initial posterior);
     # the object loss back
     "base-gen": BASE_GEN,
@@ -127,6 +129,14 @@ RUNS = {
     "base-gen-warm6k-sigma-sep": [*BASE_GEN, *GEN_SEP, *warm(6000)],
     "base-gen-warm6k-sigma-sep-seed1": ["seed=1", *BASE_GEN, *GEN_SEP, *warm(6000)],
     "base-gen-warm6k-sigma-sep-seed2": ["seed=2", *BASE_GEN, *GEN_SEP, *warm(6000)],
+    # the three seeds trained on to 16,000 steps (each run folder copied from its 8,000-step row's, then resumed
+    # exactly: the same runs, twice as long)
+    "base-gen-warm6k-sigma-sep-16k": [*BASE_GEN, *GEN_SEP, *warm(6000)],
+    "base-gen-warm6k-sigma-sep-seed1-16k": ["seed=1", *BASE_GEN, *GEN_SEP, *warm(6000)],
+    "base-gen-warm6k-sigma-sep-seed2-16k": ["seed=2", *BASE_GEN, *GEN_SEP, *warm(6000)],
+    "base-gen-warm6k-sigma-sep-seed3-16k": ["seed=3", *BASE_GEN, *GEN_SEP, *warm(6000)],
+    # the prior predicts the last 4 of the 8 steps from the first 4 (the config: the last 2 from the first 6)
+    "base-gen-warm6k-sigma-sep-p4": [*BASE_GEN, *GEN_SEP, *warm(6000), "model.prior_steps=4"],
     # base-gen with only the separate prior head: is the head enough without the warm-up and the narrow start?
     "base-gen-sep": [*BASE_GEN, *SEP],
     # base-gen-warm-sigma with a narrower likelihood (sigma_x 0.05, the paper gives none; the config's is 0.1):

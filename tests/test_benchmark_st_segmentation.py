@@ -50,7 +50,7 @@ def test_attention_masks_upsample_the_feature_grid():
 
 
 @pytest.mark.parametrize("config,row,steps", [("bouncing_balls_segment.yaml", "det-base-r1", 4000),
-                                              ("bouncing_balls_generative.yaml", "base-gen-warm6k-sigma-sep", 8000)])
+                                              ("bouncing_balls_generative.yaml", "base-gen-warm6k-sigma-sep-16k", 16000)])
 def test_recipe_configs_are_their_benchmark_rows(config, row, steps):
     """A recipe config trains the model, data and optimiser of the benchmark row it names."""
     from omegaconf import OmegaConf
