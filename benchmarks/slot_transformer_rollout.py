@@ -1,7 +1,7 @@
 """Slot Transformer experiment 7 (Figure 7) measured: roll-outs from the conditional prior on Bouncing Balls.
 
     python benchmarks/slot_transformer_rollout.py --work .cache/st_bb_sa \
-        --runs base-gen-warm6k-sigma-sep base-gen-sigma-nokl --gif base-gen-warm6k-sigma-sep
+        --runs base-gen-warm6k-sigma-sep-seed1-16k --gif base-gen-warm6k-sigma-sep-seed1-16k
 
 Scores runs trained by ``benchmarks/slot_transformer_segmentation.py`` (their folders under ``--work/runs``)
 on held-out Bouncing Balls clips of 16 frames, generated with the run's own data settings but twice as long
@@ -87,7 +87,8 @@ def score(run_dir: Path, context: int, samples: int, batch_size: int = 16) -> di
 
 @torch.no_grad()
 def gif(run_dir: Path, context: int, path: Path, clip: int = 0, samples: int = 3) -> Path:
-    """One val clip: the true frames, then ``samples`` roll-outs (frames over their slot masks), 4x enlarged."""
+    """One val clip as a GIF, 4x enlarged: the true frames on top, then ``samples`` roll-outs, each the seen
+    frames and then the predicted frames beside their slot masks."""
     from slotvideo.data.video_io import to_uint8, write_video
     from slotvideo.eval.rollout import rollout_samples
     from slotvideo.train.checkpoint import load_run
@@ -96,11 +97,11 @@ def gif(run_dir: Path, context: int, path: Path, clip: int = 0, samples: int = 3
     cfg, model, _ = load_run(run_dir)
     video, _ = val_clips(cfg, FRAMES)
     frames, masks = rollout_samples(model, video[clip:clip + 1, :context], FRAMES - context, samples, seed=0)
-    truth = to_uint8(video[clip])                          # [F, H, W, 3]
+    truth = to_uint8(video[clip])                                                       # [F, H, W, 3]
     seen = np.concatenate([truth[:context], np.zeros_like(truth[:context])], axis=2)  # context, no masks
     rows = [np.concatenate([truth, np.zeros_like(truth)], axis=2)]
     for s in range(samples):
-        pred = to_uint8(frames[s])                         # [future, H, W, 3]
+        pred = to_uint8(frames[s])                                                      # [future, H, W, 3]
         ids = colorize_segmentation(masks[s].argmax(dim=1).numpy())                    # [future, H, W, 3]
         rows.append(np.concatenate([seen, np.concatenate([pred, ids], axis=2)]))
     panel = np.concatenate(rows, axis=1).repeat(4, axis=1).repeat(4, axis=2)          # samples stacked down

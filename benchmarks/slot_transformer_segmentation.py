@@ -134,7 +134,6 @@ RUNS = {
     "base-gen-warm6k-sigma-sep-16k": [*BASE_GEN, *GEN_SEP, *warm(6000)],
     "base-gen-warm6k-sigma-sep-seed1-16k": ["seed=1", *BASE_GEN, *GEN_SEP, *warm(6000)],
     "base-gen-warm6k-sigma-sep-seed2-16k": ["seed=2", *BASE_GEN, *GEN_SEP, *warm(6000)],
-    "base-gen-warm6k-sigma-sep-seed3-16k": ["seed=3", *BASE_GEN, *GEN_SEP, *warm(6000)],
     # the prior predicts the last 4 of the 8 steps from the first 4 (the config: the last 2 from the first 6)
     "base-gen-warm6k-sigma-sep-p4": [*BASE_GEN, *GEN_SEP, *warm(6000), "model.prior_steps=4"],
     # base-gen with only the separate prior head: is the head enough without the warm-up and the narrow start?
