@@ -77,6 +77,13 @@ def test_rollout_benchmark_scores_a_generative_run(tmp_path, monkeypatch):
         assert len(row[key]) == future, key
     assert all(b <= m + 1e-7 for b, m in zip(row["best_mse"], row["mse"]))   # the best sample is no worse
     assert row["hold_mse"][0] < row["hold_mse"][-1]             # holding the last frame drifts off as balls move
+    from slotvideo.train.checkpoint import load_run             # the references, recomputed frame by frame
+    video, _ = roll.val_clips(load_run(tmp_path / "runs" / "st-bb-tiny")[0], roll.FRAMES)
+    for f in (0, future - 1):
+        held = sum(float(((v[5] - v[6 + f]) ** 2).mean()) for v in video) / len(video)
+        mean = sum(float(((video.mean(dim=(0, 1)) - v[6 + f]) ** 2).mean()) for v in video) / len(video)
+        assert row["hold_mse"][f] == pytest.approx(held, rel=1e-5)
+        assert row["mean_frame_mse"][f] == pytest.approx(mean, rel=1e-5)
     table = roll.render({"tiny": {"run": "tiny", **row}})
     assert "| tiny | 2 | 6 | 2 | 1 |" in table and "| tiny | 2 | 6 | 2 | 10 |" in table
     gif = roll.gif(tmp_path / "runs" / "st-bb-tiny", 6, tmp_path / "roll.gif", samples=2)
