@@ -51,6 +51,8 @@ def from_video_run(run: str) -> str:
     return f"train.init_from=.cache/st_clevrer/runs/st-clevrer-{run}"
 
 
+# Task 1 on the clevrer-mini recipe at 32x32
+ATOMIC_UP = [*ATOMIC, *OBJ_UP, *AT32]
 # the recipe (RECIPE = OBJ_UP less the decoder) at 32x32 with slot attention's upsampling decoder, started from
 # the video-only run det-obj-up
 UP_INIT = [*OBJ_UP, *AT32, from_video_run("det-obj-up")]
@@ -100,10 +102,10 @@ RUNS = {
     "actions": ("actions", []),
     # CATER's Task 1 (the 14 atomic actions, multi-label) on the clevrer-mini recipe at 32x32 (OBJ_UP:
     # deterministic, learned slots, Adam lr 2e-3, slot attention's upsampling decoder; none in the paper)
-    "actions-atomic-32": ("actions", [*ATOMIC, *OBJ_UP, *AT32]),
+    "actions-atomic-32": ("actions", ATOMIC_UP),
     # the same trained twice as long (its cosine schedule spread over the longer run); and Task 1 on the config's
     # own model and optimiser (the paper's generative model, SGD with warm-up and cosine decay) at 32x32
-    "actions-atomic-32-long": ("actions", [*ATOMIC, *OBJ_UP, *AT32]),
+    "actions-atomic-32-long": ("actions", ATOMIC_UP),
     "actions-atomic-32-paper": ("actions", [*ATOMIC, *AT32]),
 }
 CONFIGS = {"clevrer": "configs/slot_transformer/clevrer_mini.yaml", "cater": "configs/slot_transformer/cater_mini.yaml",

@@ -14,7 +14,8 @@ Per predicted step it writes: the roll-out's MSE (mean over ``--samples`` sample
 them), the FG-ARI of the roll-out's masks against the generator's ball masks (do the predicted slots stay on
 the balls?), and two references without a model: the last context frame held still, and the mean val frame.
 Steps 1-2 are the horizon the prior was trained on; later steps extrapolate. ``--gif RUN`` also writes
-``docs/img/slot_transformer_bb_rollout.gif`` (one val clip: truth, then three samples, with slot masks).
+``docs/img/slot_transformer_bb_rollout.gif``: one val clip drawn as ``slotvideo rollout`` draws it, the true
+frames and the generator's masks first, then three samples with their predicted slot masks.
 
 A deterministic run (``model.generative=false``) has no trained prior (the KL is its only loss), so only
 generative runs are scored.
@@ -25,7 +26,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -52,16 +53,30 @@ def val_clips(cfg: Any, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([it["video"] for it in items]), torch.stack([it["segmentation"] for it in items])
 
 
-@torch.no_grad()
-def score(run_dir: Path, context: int, samples: int, batch_size: int = 16) -> dict:
-    """Per-step roll-out metrics of one run on the 16-frame val clips (see the module docstring)."""
-    from slotvideo.metrics.ari import fg_ari
+class Loaded(NamedTuple):
+    """A run read once for scoring and drawing: its model and step, and its val clips at ``FRAMES`` frames."""
+
+    model: Any
+    step: int
+    video: torch.Tensor   # [N, FRAMES, 3, H, W]
+    seg: torch.Tensor     # [N, FRAMES, H, W]
+
+
+def load(run_dir: Path) -> Loaded:
     from slotvideo.train.checkpoint import load_run
 
     cfg, model, step = load_run(run_dir)
     if not model.cfg.generative:
         raise SystemExit(f"{run_dir}: a deterministic run has no trained prior to roll out")
-    video, seg = val_clips(cfg, FRAMES)
+    return Loaded(model, step, *val_clips(cfg, FRAMES))
+
+
+@torch.no_grad()
+def score(run: Loaded, context: int, samples: int, batch_size: int = 16) -> dict:
+    """Per-step roll-out metrics of one run on the 16-frame val clips (see the module docstring)."""
+    from slotvideo.metrics.ari import fg_ari
+
+    video, seg = run.video, run.seg
     future = FRAMES - context
     truth = video[:, context:]
     # samples 0..S-1 (seeds 0..S-1), then the path through the prior's means
@@ -70,42 +85,33 @@ def score(run_dir: Path, context: int, samples: int, batch_size: int = 16) -> di
     for s in range(samples + 1):
         torch.manual_seed(s)
         for a in range(0, len(video), batch_size):
-            out = model.rollout(video[a:a + batch_size, :context], future, sample=s < samples)
+            out = run.model.rollout(video[a:a + batch_size, :context], future, sample=s < samples)
             b = slice(a, a + out.recon.shape[0])
             mse[s, b] = (out.recon.clamp(0, 1) - truth[b]).square().mean(dim=(2, 3, 4))
-            for f in range(future):   # FG-ARI of each predicted step on its own: [N]
-                ari[s, b, f] = fg_ari(seg[b, context + f:context + f + 1], out.masks[:, f:f + 1], per="video")
+            ari[s, b] = fg_ari(seg[b, context:], out.masks, per="frame")     # each predicted frame on its own
     (mse, mean_mse), (ari, mean_ari) = (mse[:-1], mse[-1]), (ari[:-1], ari[-1])
     hold = (video[:, context - 1:context] - truth).square().mean(dim=(2, 3, 4))          # [N, F]
     mean_frame = video.mean(dim=(0, 1), keepdim=True)
-    return {"step": step, "context": context, "samples": samples, "videos": len(video),
+    return {"step": run.step, "context": context, "samples": samples, "videos": len(video),
             "mse": mse.mean(dim=(0, 1)).tolist(), "best_mse": mse.amin(dim=0).mean(0).tolist(),
             "fg_ari": ari.flatten(0, 1).nanmean(dim=0).tolist(), "mean_path_mse": mean_mse.mean(0).tolist(),
             "mean_path_fg_ari": mean_ari.nanmean(dim=0).tolist(), "hold_mse": hold.mean(0).tolist(),
             "mean_frame_mse": (mean_frame - truth).square().mean(dim=(0, 2, 3, 4)).tolist()}
 
 
-@torch.no_grad()
-def gif(run_dir: Path, context: int, path: Path, clip: int = 0, samples: int = 3) -> Path:
-    """One val clip as a GIF, 4x enlarged: the true frames on top, then ``samples`` roll-outs, each the seen
-    frames and then the predicted frames beside their slot masks."""
+def gif(run: Loaded, context: int, path: Path, clip: int = 0, samples: int = 3) -> Path:
+    """One val clip as ``slotvideo rollout`` draws it (``eval.rollout.rollout_panel``: the seen frames, then the
+    predicted ones above their slot masks, panels side by side), with the true frames and the generator's masks
+    as the first panel and ``samples`` roll-outs after it."""
     from slotvideo.data.video_io import to_uint8, write_video
-    from slotvideo.eval.rollout import rollout_samples
-    from slotvideo.train.checkpoint import load_run
-    from slotvideo.viz.overlay import colorize_segmentation
+    from slotvideo.eval.rollout import rollout_panel, rollout_samples
 
-    cfg, model, _ = load_run(run_dir)
-    video, _ = val_clips(cfg, FRAMES)
-    frames, masks = rollout_samples(model, video[clip:clip + 1, :context], FRAMES - context, samples, seed=0)
-    truth = to_uint8(video[clip])                                                       # [F, H, W, 3]
-    seen = np.concatenate([truth[:context], np.zeros_like(truth[:context])], axis=2)  # context, no masks
-    rows = [np.concatenate([truth, np.zeros_like(truth)], axis=2)]
-    for s in range(samples):
-        pred = to_uint8(frames[s])                                                      # [future, H, W, 3]
-        ids = colorize_segmentation(masks[s].argmax(dim=1).numpy())                    # [future, H, W, 3]
-        rows.append(np.concatenate([seen, np.concatenate([pred, ids], axis=2)]))
-    panel = np.concatenate(rows, axis=1).repeat(4, axis=1).repeat(4, axis=2)          # samples stacked down
-    return write_video(path, panel, fps=4)
+    frames, masks = rollout_samples(run.model, run.video[clip:clip + 1, :context], FRAMES - context, samples,
+                                    seed=0)
+    truth = to_uint8(run.video[clip])                                                   # [F, H, W, 3]
+    shown = np.concatenate([truth[None, context:], to_uint8(frames)])                 # [1 + S, future, H, W, 3]
+    ids = np.concatenate([run.seg[None, clip, context:].numpy(), masks.argmax(dim=2).numpy()])
+    return write_video(path, rollout_panel(truth[:context], shown, ids), fps=4)
 
 
 def render(rows: dict[str, dict]) -> str:
@@ -145,13 +151,15 @@ def main() -> int:
     work = Path(args.work).resolve()
     out = work / "st_rollout"
     out.mkdir(parents=True, exist_ok=True)
+    loaded = {}
     for name in args.runs:
-        row = {"run": name, **score(work / "runs" / f"st-bb-{name}", args.context, args.samples), **stamp()}
+        loaded[name] = load(work / "runs" / f"st-bb-{name}")
+        row = {"run": name, **score(loaded[name], args.context, args.samples), **stamp()}
         (out / f"{name}.json").write_text(json.dumps(row, indent=1))
         print(name, json.dumps({k: row[k] for k in ("mse", "fg_ari", "hold_mse")}), flush=True)
     if args.gif:
-        path = gif(work / "runs" / f"st-bb-{args.gif}", args.context, ROOT / "docs" / "img" /
-                   "slot_transformer_bb_rollout.gif")
+        run = loaded.get(args.gif) or load(work / "runs" / f"st-bb-{args.gif}")
+        path = gif(run, args.context, ROOT / "docs" / "img" / "slot_transformer_bb_rollout.gif")
         print(f"wrote {path.relative_to(ROOT)}")
     rows = {p.stem: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))}
     write_section(SECTION, render(rows))

@@ -85,6 +85,13 @@ def warm(steps: int) -> list[str]:
 
 # what lets the generative model segment: the narrow start and the prior's own head, with a warm-up set per row
 GEN_SEP = [*SIGMA, *SEP]
+# the generative recipe of configs/slot_transformer/bouncing_balls_generative.yaml: with a 6,000-step warm-up
+GEN_RECIPE = [*BASE_GEN, *GEN_SEP, *warm(6000)]
+
+
+def seeded(seed: int, switches: list[str]) -> list[str]:
+    """A row's switches with model seed ``seed`` put first (seed 0, the config's, adds nothing)."""
+    return [f"seed={seed}", *switches] if seed else list(switches)
 #: run -> switches
 RUNS = {
     "lamb": [],                                        # the config as it is: generative, LAMB lr 1e-3
@@ -107,10 +114,9 @@ RUNS = {
     "det-base-r1": RECIPE,
     # the recipe with the paper's N(0, 1) initial context; and the recipe's second seed
     "det-base-sampled": [*DET, *ADAM, *NO_OBJ],
-    "det-base-r1-seed1": ["seed=1", *RECIPE],
-    "det-base-r1-seed2": ["seed=2", *RECIPE],
+    **{f"det-base-r1-seed{n}": seeded(n, RECIPE) for n in (1, 2)},
     # the deterministic recipe's weakest seed trained on to 16,000 steps as well (copied, then resumed)
-    "det-base-r1-seed2-16k": ["seed=2", *RECIPE],
+    "det-base-r1-seed2-16k": seeded(2, RECIPE),
     # the recipe less one more change each: generative (also with KL warm-up or a narrow initial posterior);
     # the object loss back
     "base-gen": BASE_GEN,
@@ -126,16 +132,12 @@ RUNS = {
     "base-gen-warm-sigma-sep": [*BASE_GEN, *warm(2000), *GEN_SEP],
     # base-gen-warm-sigma-sep with a longer warm-up: the model segments before the KL weighs much (as in
     # base-gen-sigma-nokl by step 1,000); does it keep its slots when the full KL arrives? And its second seed
-    "base-gen-warm6k-sigma-sep": [*BASE_GEN, *GEN_SEP, *warm(6000)],
-    "base-gen-warm6k-sigma-sep-seed1": ["seed=1", *BASE_GEN, *GEN_SEP, *warm(6000)],
-    "base-gen-warm6k-sigma-sep-seed2": ["seed=2", *BASE_GEN, *GEN_SEP, *warm(6000)],
-    # the three seeds trained on to 16,000 steps (each run folder copied from its 8,000-step row's, then resumed
-    # exactly: the same runs, twice as long)
-    "base-gen-warm6k-sigma-sep-16k": [*BASE_GEN, *GEN_SEP, *warm(6000)],
-    "base-gen-warm6k-sigma-sep-seed1-16k": ["seed=1", *BASE_GEN, *GEN_SEP, *warm(6000)],
-    "base-gen-warm6k-sigma-sep-seed2-16k": ["seed=2", *BASE_GEN, *GEN_SEP, *warm(6000)],
+    # seeds 0-2, and the same three trained on to 16,000 steps (each run folder copied from its 8,000-step row's,
+    # then resumed exactly: the same runs, twice as long)
+    **{f"base-gen-warm6k-sigma-sep{f'-seed{n}' if n else ''}{longer}": seeded(n, GEN_RECIPE)
+       for n in (0, 1, 2) for longer in ("", "-16k")},
     # the prior predicts the last 4 of the 8 steps from the first 4 (the config: the last 2 from the first 6)
-    "base-gen-warm6k-sigma-sep-p4": [*BASE_GEN, *GEN_SEP, *warm(6000), "model.prior_steps=4"],
+    "base-gen-warm6k-sigma-sep-p4": [*GEN_RECIPE, "model.prior_steps=4"],
     # base-gen with only the separate prior head: is the head enough without the warm-up and the narrow start?
     "base-gen-sep": [*BASE_GEN, *SEP],
     # base-gen-warm-sigma with a narrower likelihood (sigma_x 0.05, the paper gives none; the config's is 0.1):

@@ -70,15 +70,15 @@ def test_rollout_benchmark_scores_a_generative_run(tmp_path, monkeypatch):
     monkeypatch.setitem(seg.RUNS, "tiny", ["data.params.num_frames=4", "data.train.num=8", "data.val.num=4",
                                            "data.batch_size=2", "train.log_every=1", "train.ckpt_every=2"])
     seg.run("tiny", argparse.Namespace(steps=2, dataset="bouncing-balls"), tmp_path)
-    row = roll.score(tmp_path / "runs" / "st-bb-tiny", context=6, samples=2)
+    run = roll.load(tmp_path / "runs" / "st-bb-tiny")
+    row = roll.score(run, context=6, samples=2)
     future = roll.FRAMES - 6
     assert row["videos"] == 4 and row["step"] == 2
     for key in ("mse", "best_mse", "fg_ari", "mean_path_mse", "mean_path_fg_ari", "hold_mse", "mean_frame_mse"):
         assert len(row[key]) == future, key
     assert all(b <= m + 1e-7 for b, m in zip(row["best_mse"], row["mse"]))   # the best sample is no worse
     assert row["hold_mse"][0] < row["hold_mse"][-1]             # holding the last frame drifts off as balls move
-    from slotvideo.train.checkpoint import load_run             # the references, recomputed frame by frame
-    video, _ = roll.val_clips(load_run(tmp_path / "runs" / "st-bb-tiny")[0], roll.FRAMES)
+    video = run.video                                           # the references, recomputed frame by frame
     for f in (0, future - 1):
         held = sum(float(((v[5] - v[6 + f]) ** 2).mean()) for v in video) / len(video)
         mean = sum(float(((video.mean(dim=(0, 1)) - v[6 + f]) ** 2).mean()) for v in video) / len(video)
@@ -86,7 +86,8 @@ def test_rollout_benchmark_scores_a_generative_run(tmp_path, monkeypatch):
         assert row["mean_frame_mse"][f] == pytest.approx(mean, rel=1e-5)
     table = roll.render({"tiny": {"run": "tiny", **row}})
     assert "| tiny | 2 | 6 | 2 | 1 |" in table and "| tiny | 2 | 6 | 2 | 10 |" in table
-    gif = roll.gif(tmp_path / "runs" / "st-bb-tiny", 6, tmp_path / "roll.gif", samples=2)
+    gif = roll.gif(run, 6, tmp_path / "roll.gif", samples=2)
     from PIL import Image
-    with Image.open(gif) as im:                                  # truth + 2 samples stacked, 2 panels wide, x4
-        assert im.n_frames == roll.FRAMES and im.size == (4 * 2 * 16, 4 * 3 * 16)
+    with Image.open(gif) as im:   # slotvideo rollout's panels: truth + 2 samples side by side (2-pixel gaps),
+        # each a frame above its masks, enlarged to at least 128 pixels per frame (8x for 16x16)
+        assert im.n_frames == roll.FRAMES and im.size == (8 * (3 * 16 + 2 * 2), 8 * 2 * 16)
