@@ -91,3 +91,38 @@ def test_colours_fixed_across_dataset_and_splits():
 def test_impossible_settings(params, key):
     with pytest.raises(ConfigError, match=rf"'{key}' must be"):
         BouncingBalls.from_params(params)
+
+
+def test_locate_labels_the_target_balls_cell_horizon_frames_on():
+    from slotvideo.data.synthetic.bouncing_balls import cell_class
+    from slotvideo.metrics.cater import class_to_cell
+    import torch
+    base = dict(resolution=16, num_frames=6, num_balls=3, radius=2.0, speed=1.5)
+    for horizon in (0, 3):
+        g = BouncingBalls(**base, task="locate", horizon=horizon, target=1)
+        longer = BouncingBalls(**{**base, "num_frames": 6 + horizon})
+        for i in range(20):
+            s, full = g.sample(0, "val", i), longer.sample(0, "val", i)
+            # the same scenes: the clip is the first frames of the longer simulation, the label its last frame
+            np.testing.assert_array_equal(s["video"], full["video"][:6])
+            np.testing.assert_array_equal(s["positions"], full["positions"][:6])
+            y, x = full["positions"][-1, 1]
+            row, col = class_to_cell(torch.tensor(int(s["label"])), 6)
+            assert row * 16 / 6 - 0.5 <= y < (row + 1) * 16 / 6 - 0.5 and col * 16 / 6 - 0.5 <= x < (col + 1) * 16 / 6 - 0.5
+    # horizon 0: the cell of the target's centre in the last frame, where its own mask is drawn
+    g = BouncingBalls(**base, task="locate", antialias=False)
+    for i in range(40):
+        s = g.sample(0, "train", i)
+        ys, xs = np.nonzero(s["segmentation"][-1] == 1)       # ball 0 is segment 1
+        assert np.abs(np.array([ys.mean(), xs.mean()]) - s["positions"][-1, 0]).max() < 0.5
+        assert cell_class(s["positions"][-1, 0], 16, 6) == s["label"]
+    # edges of the frame fall in the edge cells; the grid covers it
+    assert cell_class(np.array([[-0.5, -0.5], [15.49, 15.49], [7.4, 8.1]]), 16, 6).tolist() == [0, 35, 2 * 6 + 3]
+    assert "label" not in BouncingBalls(**base).sample(0, "train", 0)
+
+
+@pytest.mark.parametrize("params, key", [({"task": "classify"}, "task"), ({"task": "locate", "horizon": -1}, "horizon"),
+                                         ({"target": 3}, "target"), ({"grid": 0}, "grid")])
+def test_locate_rejects_bad_settings(params, key):
+    with pytest.raises(ConfigError, match=rf"'{key}' must"):
+        BouncingBalls(**params)

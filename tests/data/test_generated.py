@@ -60,6 +60,14 @@ def test_shards_round_trip_exactly(tmp_path):
     assert all(_equal(disk[i], fly[i]) for i in range(7))
 
 
+def test_scalar_labels_round_trip_as_scalars(tmp_path):
+    # a 0-d label read back from a shard stays 0-d (batches of class ids [B], not [B, 1])
+    g = generator_for("bouncing-balls", {"resolution": 16, "num_frames": 3, "radius": 2.0, "task": "locate"})
+    disk, fly = ShardedDataset(write_dataset(tmp_path / "bb", g, num=4, seed=0, split="val")), GeneratedDataset(g, 4, split="val")
+    assert disk[0]["label"].shape == fly[0]["label"].shape == () and disk[0]["label"].dtype == torch.int64
+    assert all(_equal(disk[i], fly[i]) for i in range(4))
+
+
 class _Crashing:
     """Wraps a generator and fails at one index, like an interrupted run."""
 

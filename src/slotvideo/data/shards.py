@@ -33,7 +33,7 @@ from ..errors import DataError
 FORMAT = "slotvideo-generated"
 META = "meta.json"
 RAW_DTYPES = {"video": np.uint8, "segmentation": np.int8, "positions": np.float32,
-              "visible": np.bool_, "moves": np.int8, "actions": np.float32}
+              "visible": np.bool_, "moves": np.int8, "actions": np.float32, "label": np.int64}
 # Keys of the layout that must agree for a rerun to resume instead of refusing the folder.
 _IDENTITY = ("format", "generator", "params", "seed", "split", "num", "shard_size")
 
@@ -57,7 +57,8 @@ def to_sample(raw: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
             value = value.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0)
         elif key in ("segmentation", "moves"):
             value = value.astype(np.int64)
-        x = torch.from_numpy(np.ascontiguousarray(value))
+        # (np.ascontiguousarray makes a 0-d array, such as a scalar label read from a shard, 1-d)
+        x = torch.from_numpy(np.ascontiguousarray(value) if np.ndim(value) else np.array(value))
         out[key] = x
     return out
 

@@ -103,6 +103,8 @@ def data_classes(name: str | None, params: Any) -> int | None:
     if name in ("cater", "cater-mini"):
         task = params.get("task", "localize")
         return task_classes(task, int(params.get("grid", 6))) if task in CATER_TASK_CLASSES else None
+    if name == "bouncing-balls":  # task locate: the target ball's cell of a grid x grid grid
+        return int(params.get("grid", 6)) ** 2 if params.get("task") == "locate" else None
     return int(params["num_classes"]) if params.get("num_classes") is not None else None
 
 

@@ -14,6 +14,13 @@ directions uniform, every ball starting with speed ``speed`` pixels per frame.
 Colours: SetCon generates the three colours once and reuses them across all sequences; ball k always
 has colour k (``fixed_colors=True``). ``fixed_colors=False`` draws a new hue offset per sequence.
 Balls are anti-aliased discs by default (``antialias=False`` for hard discs).
+
+Task ``locate`` (not in SetCon; a CATER-style localization task on balls the models can segment): each
+sample also has a ``label``, the cell of a ``grid x grid`` grid (class ``row * grid + col``, as CATER's
+:func:`~slotvideo.metrics.cater.class_to_cell`) holding the centre of ball ``target`` (of the fixed colour
+``target``) ``horizon`` frames after the last frame shown. ``horizon=0`` asks where the ball is at the end
+of the clip; ``horizon > 0`` asks where it will be, which needs its velocity, the walls and its collisions.
+The video, masks and positions are the first ``num_frames`` frames of a simulation ``horizon`` frames longer.
 """
 from __future__ import annotations
 
@@ -23,10 +30,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from ...errors import DataError
+from ...errors import ConfigError, DataError
 from ...registry import register
 from ..generated import Generator, composite, coverage, pixel_grid
 from .colors import random_hue_colors, shared_colors
+
+TASKS = ("video", "locate")
 
 # Rejection sampling of start positions is reliable below this fraction of the frame covered by balls.
 MAX_COVER = 0.3
@@ -146,6 +155,10 @@ class BouncingBalls(Generator):
     speed: float = 2.0
     fixed_colors: bool = True
     antialias: bool = True
+    task: str = "video"
+    horizon: int = 0
+    grid: int = 6
+    target: int = 0
 
     def validate(self) -> None:
         self.check("resolution", 4, 1024, integer=True)
@@ -153,6 +166,11 @@ class BouncingBalls(Generator):
         self.check("radius", 0.5, self.resolution / 4)
         self.check("num_balls", 1, max(1, min(127, max_discs(self.resolution, self.radius))), integer=True)
         self.check("speed", 0.0, self.resolution / 2)
+        if self.task not in TASKS:
+            raise ConfigError(f"{self.name} param 'task' must be one of {list(TASKS)}, got {self.task!r}")
+        self.check("horizon", 0, None, integer=True)
+        self.check("grid", 1, self.resolution, integer=True)
+        self.check("target", 0, self.num_balls - 1, integer=True)
 
     def generate(self, rng: np.random.Generator, seed: int) -> dict[str, np.ndarray]:
         n, r, res = self.num_balls, self.radius, self.resolution
@@ -162,7 +180,19 @@ class BouncingBalls(Generator):
         start = place_discs(rng, np.full(n, r), np.full(n, low), np.full(n, high))
         angle = rng.uniform(0.0, 2 * math.pi, size=n)
         velocity = self.speed * np.stack([np.sin(angle), np.cos(angle)], axis=-1)
-        positions = simulate(start, velocity, self.num_frames, low, high, r).astype(np.float32)
+        extra = self.horizon if self.task == "locate" else 0
+        path = simulate(start, velocity, self.num_frames + extra, low, high, r).astype(np.float32)
+        positions = path[:self.num_frames]
         alpha = coverage(disc_sdf(positions, r, res, res), self.antialias)
         video, seg, visible = composite(alpha, colors, np.zeros(n))
-        return {"video": video, "segmentation": seg, "positions": positions, "visible": visible}
+        out = {"video": video, "segmentation": seg, "positions": positions, "visible": visible}
+        if self.task == "locate":
+            out["label"] = cell_class(path[-1, self.target], res, self.grid)
+        return out
+
+
+def cell_class(position: np.ndarray, resolution: int, grid: int) -> np.ndarray:
+    """Class ``row * grid + col`` (int64 ``[...]``) of the grid cell holding pixel positions ``[..., 2]`` (y, x)
+    in a frame spanning ``[-0.5, resolution - 0.5]``."""
+    cell = np.clip(np.floor((np.asarray(position, np.float64) + 0.5) * grid / resolution), 0, grid - 1)
+    return (cell[..., 0] * grid + cell[..., 1]).astype(np.int64)
