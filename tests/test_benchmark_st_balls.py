@@ -15,8 +15,8 @@ TINY = ["data.params.num_frames=4", "data.train.num=8", "data.batch_size=2", "tr
 def test_train_score_and_render(tmp_path, monkeypatch, horizon):
     name = f"tiny-h{horizon}"
     monkeypatch.setitem(balls.RUNS, name, [*TINY, f"data.params.horizon={horizon}"])
-    row = balls.run(name, argparse.Namespace(steps=2, test_samples=40), tmp_path)
-    assert row["steps"] == 2 and row["horizon"] == horizon and row["test_samples"] == 40
+    row = balls.run(name, argparse.Namespace(steps=2, test_samples=40, train_samples=6), tmp_path)
+    assert row["steps"] == 2 and row["horizon"] == horizon and row["test_samples"] == 40 and row["train_clips"] == 8
     for split in ("train", "test"):
         s = row[split]
         assert 0 <= s["top1"] <= s["top5"] <= 1 and s["l1"] >= 0 and -1 <= s["fg_ari"] <= 1
