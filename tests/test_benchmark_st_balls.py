@@ -55,6 +55,18 @@ def test_claims_compare_held_out_top1():
     assert "overfit less (smaller train - held-out top-1 gap): met (locate-it1 +0.550, locate +0.300, locate-it4 +0.100)" in text
     assert "generalise better (held-out top-1): met" in text
     assert "LSTM" not in text                                   # rows not run are left out
+    # the same claims against another base run: only its own ablation rows count
+    rows_h0 = {"locate-h0-872": row(0.96, 0.36), "locate-h0-872-it1": row(0.99, 0.30), "locate-h0-872-none": row(0.9, 0.4)}
+    text = "\n".join(balls.claims({**rows, **rows_h0}, "locate-h0-872"))
+    assert "the object-prediction loss beats none (5): missed (held-out top-1 0.360 vs 0.400)" in text
+    assert "overfit less (smaller train - held-out top-1 gap): met (locate-h0-872-it1 +0.690, locate-h0-872 +0.600)" in text
+    assert "generative" not in text
+
+
+def test_every_ablation_runs_against_both_bases():
+    for base in balls.BASES:
+        for a, switches in balls.ABLATIONS.items():
+            assert balls.RUNS[f"{base}-{a}"] == [*balls.RUNS[base], *switches]
 
 
 def test_locate_config_is_the_segmenting_model_with_a_head():
