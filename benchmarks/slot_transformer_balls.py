@@ -1,6 +1,8 @@
 """Where will the ball be? The Slot Transformer's localization head on balls its slots segment.
 
     python benchmarks/slot_transformer_balls.py --work .cache/st_balls --steps 4000 --runs locate locate-h0
+    python benchmarks/slot_transformer_balls.py --work .cache/st_balls_h0 --section slot-transformer-balls-h0 \
+        --steps 4000 --runs locate-h0-872 locate-h0-872-it1 locate-h0-872-it4 locate-h0-872-gen ...
 
 Every reasoning head of the CLEVRER- and CATER-style benchmarks (``slot_transformer_experiments.py``) stays at
 its no-video baseline because the slots do not find those scenes' small objects at CPU budgets. This benchmark
@@ -9,7 +11,8 @@ asks the head a CATER-style question on Bouncing Balls, where the model's slots 
 metrics) that holds the ball of the first colour ``horizon`` frames after the last of the 8 frames shown
 (Bouncing Balls' task ``locate``; not in the paper). With the head learning from video, the paper's section-5
 ablations (iterations, generative vs deterministic, auxiliary loss, context transformer vs LSTM, K slots vs one)
-can be compared on held-out accuracy at all.
+can be compared on held-out accuracy at all: against ``locate`` (horizon 4) and against ``locate-h0-872`` (where
+the ball is in the last frame shown, on 872 training clips), where the head learns from the video and overfits.
 
 Each run trains ``configs/slot_transformer/bouncing_balls_locate.yaml`` plus its switches as
 ``<work>/runs/st-balls-<run>`` (a stopped run resumes) and is scored on its training clips (at most
