@@ -82,3 +82,12 @@ def test_locate_config_is_the_segmenting_model_with_a_head():
     assert changed <= {"task", "num_classes", "question_prediction", "object_weight", "qa_weight"} | {
         k for k in locate["model"] if k.startswith("head_")}
     assert {k: v for k, v in locate["data"]["params"].items() if k not in ("task", "horizon")} == segment["data"]["params"]
+
+
+def test_seed_families_group_a_run_with_its_seed_rows_only():
+    rows = {n: {"n": n} for n in ("locate", "locate-seed1", "locate-h0-872", "locate-h0-872-seed1",
+                                  "locate-h0-872-seed2", "locate-h0-872-it1", "locate-h0-872-it4-seed1")}
+    fams = balls.seed_families(rows)
+    assert {n: [r["n"] for r in rs] for n, rs in fams.items()} == {
+        "locate": ["locate", "locate-seed1"],
+        "locate-h0-872": ["locate-h0-872", "locate-h0-872-seed1", "locate-h0-872-seed2"]}
