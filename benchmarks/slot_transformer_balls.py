@@ -62,6 +62,9 @@ ABLATIONS = {
     "none": ["model.object_prediction=false"],
     "lstm": ["model.context_model=lstm", "model.lstm_hidden=64"],
     "1slot": ONE_SLOT,
+    # not a claim of the paper: the head without the first/last frame tokens (model.head_frames=false) sees the
+    # video only through the slots, so it shows whether the head reads them
+    "noframes": ["model.head_frames=false"],
 }
 H0_872 = ["data.params.horizon=0", "data.train.num=872"]
 
@@ -72,6 +75,7 @@ RUNS = {
     # on SetCon's 872 training clips instead of 20,000
     "locate-872": ["data.train.num=872"],
     "locate-h0-872": H0_872,
+    "locate-h0-noframes": ["data.params.horizon=0", "model.head_frames=false"],
     **{f"locate-seed{s}": seeded(s, []) for s in (1, 2)},
     # the head on slots that do not segment: the paper's generative model, sampled initial slots and LAMB
     "locate-paper": PAPER,

@@ -322,3 +322,16 @@ def test_a_few_steps_lower_the_loss():
         opt.step()
         losses.append(loss.item())
     assert sum(losses[-3:]) / 3 < 0.8 * sum(losses[:3]) / 3
+
+
+@pytest.mark.parametrize("frames", [True, False])
+def test_head_frames_switch_decides_whether_the_frame_embeddings_reach_the_answer(frames):
+    m = tiny(task="localization", head_frames=frames).eval()
+    assert (m.head.frame_proj is not None) == frames
+    z, masks = torch.randn(B, T, 3, m.head.latent_dim), torch.rand(B, T, 3, R, R)
+    first, last = torch.randn(B, m.head.frame_dim), torch.randn(B, m.head.frame_dim)
+    logits = m.head(z, masks, first, last, "classes")
+    moved = m.head(z, masks, first + 1.0, last - 1.0, "classes")
+    assert logits.shape == (B, 36)
+    assert torch.allclose(logits, moved) != frames          # without frame tokens, the frames cannot matter
+    assert not torch.allclose(logits, m.head(z + 1.0, masks, first, last, "classes"))   # the slots always do

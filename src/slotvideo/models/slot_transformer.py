@@ -189,6 +189,7 @@ class SlotTransformer(VideoModel):
         head_mlp: list[int] = field(default_factory=lambda: [128, 128])
         head_final_mlp: list[int] = field(default_factory=lambda: [2048, 2048])
         head_mask_grid: int = field(default=4, metadata={"min": 1})
+        head_frames: bool = True   # not in the paper: false drops the first/last frame tokens (the head sees slots only)
         grid: int = field(default=6, metadata={"min": 2})                 # localization: grid x grid cells
         # eq. 3
         gen_weight: float = field(default=1.0, metadata={"min": 0.0})
@@ -250,7 +251,7 @@ class SlotTransformer(VideoModel):
                                  cfg.head_layers, cfg.head_heads, cfg.head_attention_dim, cfg.head_mlp,
                                  cfg.head_final_mlp, cfg.question_vocab_size if cfg.task == "clevrer" else 0,
                                  cfg.choice_vocab_size if cfg.task == "clevrer" else 0, cfg.head_mask_grid,
-                                 cfg.attn_dropout)
+                                 cfg.attn_dropout, cfg.head_frames)
             if cfg.task == "clevrer" and cfg.question_prediction:
                 self.question_loss = QuestionPrediction(z, cfg.question_vocab_size, ANSWER_VOCAB_SIZE + 2,
                                                         cfg.head_embed_dim, cfg.head_heads,

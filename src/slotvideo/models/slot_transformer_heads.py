@@ -2,7 +2,7 @@
 
 * :class:`TaskHead`: a CLS token, the question (and choice) word embeddings, the final latents projected
   to tokens (T x K of them) with the embeddings of their decoded masks, and the first/last frame
-  embeddings of the ResNet -> a gated transformer with absolute position encodings -> the CLS output ->
+  embeddings of the ResNet (``frame_tokens=False``, not in the paper, leaves those out) -> a gated transformer with absolute position encodings -> the CLS output ->
   one output MLP per task (descriptive answers, multiple-choice flag, CATER's 36 cells, action classes).
 * :class:`ObjectPrediction` (3.4.1): mask the last steps of 1, 2 and 3 random slots, run the context
   transformer once, L2 between predicted and true latents on random masked steps, summed.
@@ -44,7 +44,7 @@ class TaskHead(nn.Module):
                  num_layers: int = 8, num_heads: int = 4, attention_dim: int = 128,
                  mlp_hidden: Sequence[int] = (128, 128), final_hidden: Sequence[int] = (2048, 2048),
                  question_vocab: int = 0, choice_vocab: int = 0, mask_grid: int = 4,
-                 attn_dropout: float = 0.1) -> None:
+                 attn_dropout: float = 0.1, frame_tokens: bool = True) -> None:
         super().__init__()
         if not outputs:
             raise ConfigError("TaskHead needs at least one output")
@@ -58,7 +58,9 @@ class TaskHead(nn.Module):
         self.choice_embed = nn.Embedding(choice_vocab, embed_dim, padding_idx=0) if choice_vocab else None
         self.context_proj = nn.Linear(latent_dim, embed_dim)
         self.mask_proj = nn.Linear(mask_grid * mask_grid, embed_dim)
-        self.frame_proj = nn.Linear(frame_dim, embed_dim)
+        # frame_tokens=False (not in the paper) leaves out the first/last frame tokens: the head then sees the
+        # video only through the slots, which shows whether it reads them
+        self.frame_proj = nn.Linear(frame_dim, embed_dim) if frame_tokens else None
         self.transformer = TransformerEncoder(num_layers, embed_dim, num_heads, head_dim=attention_dim // num_heads,
                                               mlp_hidden=list(mlp_hidden), gated=True, attn_dropout=attn_dropout,
                                               final_norm=True)
@@ -73,7 +75,6 @@ class TaskHead(nn.Module):
         check_shape(masks, "B T K H W", "TaskHead masks", B=sizes["B"], T=sizes["T"], K=sizes["K"])
         b = sizes["B"]
         slots = self.context_proj(z) + self.mask_proj(pooled_masks(masks, self.mask_grid))
-        frames = self.frame_proj(torch.stack([first.reshape(b, -1), last.reshape(b, -1)], dim=1))
         tokens = [self.cls.to(z.dtype).expand(b, 1, -1)]
         pads = [torch.zeros(b, 1, dtype=torch.bool, device=z.device)]
         for ids, table, name in ((question, self.question_embed, "question"), (choices, self.choice_embed, "choices")):
@@ -86,8 +87,11 @@ class TaskHead(nn.Module):
             check_token_ids(ids, table.num_embeddings, name, f"model.{name.rstrip('s')}_vocab_size")
             tokens.append(table(ids))
             pads.append(ids == 0)
-        tokens += [slots.flatten(1, 2), frames]
-        pads += [torch.zeros(b, slots.shape[1] * slots.shape[2] + 2, dtype=torch.bool, device=z.device)]
+        visual = [slots.flatten(1, 2)]
+        if self.frame_proj is not None:
+            visual.append(self.frame_proj(torch.stack([first.reshape(b, -1), last.reshape(b, -1)], dim=1)))
+        tokens += visual
+        pads.append(torch.zeros(b, sum(t.shape[1] for t in visual), dtype=torch.bool, device=z.device))
         x = torch.cat(tokens, dim=1)
         x = x + sinusoidal_encoding(torch.arange(x.shape[1], device=x.device), self.embed_dim).to(x.dtype)
         y = self.transformer(x, key_padding_mask=torch.cat(pads, dim=1))
