@@ -83,12 +83,16 @@ RUNS = {
     # and overfits (train top-1 0.96, held-out 0.36 at 4,000 steps), so that "overfits less" can be measured
     **{f"locate-{a}": s for a, s in ABLATIONS.items()},
     **{f"locate-h0-872-{a}": [*H0_872, *s] for a, s in ABLATIONS.items()},
+    # and against the head that sees the slots only, which reads them (held-out 0.845 where the paper's head,
+    # with frame tokens, gets 0.360 and answers as well with slots that do not segment)
+    **{f"locate-h0-872-noframes-{a}": [*H0_872, *ABLATIONS["noframes"], *s] for a, s in ABLATIONS.items()
+       if a != "noframes"},
 }
 # more seeds of the iteration rows at horizon 0 (section 5's claim; one seed cannot tell 0.04 of held-out top-1)
 RUNS.update({f"{n}-seed{s}": seeded(s, RUNS[n]) for n in ("locate-h0-872", "locate-h0-872-it1", "locate-h0-872-it4")
              for s in (1, 2)})
 # the runs that the ablations change
-BASES = ("locate", "locate-h0-872")
+BASES = ("locate", "locate-h0-872", "locate-h0-872-noframes")
 
 CLAIMS = [  # (paper claim, better run's suffix, worse run's suffix), on held-out top-1
     ("generative beats deterministic (5)", "-gen", ""),

@@ -66,7 +66,8 @@ def test_claims_compare_held_out_top1():
 def test_every_ablation_runs_against_both_bases():
     for base in balls.BASES:
         for a, switches in balls.ABLATIONS.items():
-            assert balls.RUNS[f"{base}-{a}"] == [*balls.RUNS[base], *switches]
+            if not base.endswith(a):
+                assert balls.RUNS[f"{base}-{a}"] == [*balls.RUNS[base], *switches]
 
 
 def test_locate_config_is_the_segmenting_model_with_a_head():
