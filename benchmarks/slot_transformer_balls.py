@@ -75,24 +75,21 @@ RUNS = {
     # on SetCon's 872 training clips instead of 20,000
     "locate-872": ["data.train.num=872"],
     "locate-h0-872": H0_872,
-    "locate-h0-noframes": ["data.params.horizon=0", "model.head_frames=false"],
+    "locate-h0-noframes": ["data.params.horizon=0", *ABLATIONS["noframes"]],
     **{f"locate-seed{s}": seeded(s, []) for s in (1, 2)},
     # the head on slots that do not segment: the paper's generative model, sampled initial slots and LAMB
     "locate-paper": PAPER,
-    # the ablations on the task at horizon 4, and at horizon 0 on 872 clips, where the head learns from the video
-    # and overfits (train top-1 0.96, held-out 0.36 at 4,000 steps), so that "overfits less" can be measured
-    **{f"locate-{a}": s for a, s in ABLATIONS.items()},
-    **{f"locate-h0-872-{a}": [*H0_872, *s] for a, s in ABLATIONS.items()},
-    # and against the head that sees the slots only, which reads them (held-out 0.845 where the paper's head,
-    # with frame tokens, gets 0.360 and answers as well with slots that do not segment)
-    **{f"locate-h0-872-noframes-{a}": [*H0_872, *ABLATIONS["noframes"], *s] for a, s in ABLATIONS.items()
-       if a != "noframes"},
 }
+# the runs that the ablations change: the task at horizon 4; at horizon 0 on 872 clips, where the head learns from
+# the video and overfits (train top-1 0.96, held-out 0.36 at 4,000 steps), so that "overfits less" can be measured;
+# and that with the head that sees the slots only, which reads them (held-out 0.845 where the paper's head, with
+# frame tokens, gets 0.360 and answers as well with slots that do not segment)
+BASES = ("locate", "locate-h0-872", "locate-h0-872-noframes")
+for _base in BASES:   # in order: each base is a run of RUNS by the time its ablations are added
+    RUNS.update({f"{_base}-{a}": [*RUNS[_base], *s] for a, s in ABLATIONS.items() if not _base.endswith("-" + a)})
 # more seeds of the iteration rows at horizon 0 (section 5's claim; one seed cannot tell 0.04 of held-out top-1)
 RUNS.update({f"{n}-seed{s}": seeded(s, RUNS[n]) for n in ("locate-h0-872", "locate-h0-872-it1", "locate-h0-872-it4")
              for s in (1, 2)})
-# the runs that the ablations change
-BASES = ("locate", "locate-h0-872", "locate-h0-872-noframes")
 
 CLAIMS = [  # (paper claim, better run's suffix, worse run's suffix), on held-out top-1
     ("generative beats deterministic (5)", "-gen", ""),
@@ -101,6 +98,7 @@ CLAIMS = [  # (paper claim, better run's suffix, worse run's suffix), on held-ou
     ("K slots beat one slot of equal capacity (5)", "", "-1slot"),
 ]
 ITERATIONS = ("-it1", "", "-it4")
+
 
 def open_clips(cfg, split: str, num: int | None):
     """``num`` clips of ``split`` with the run's data params (``None``: the config's count)."""
@@ -215,12 +213,15 @@ def claims(rows: dict[str, dict], base: str = "locate") -> list[str]:
                    + ", ".join(f"{r} {held[r]:.3f}" for r in its) + ").")
     return out
 
+
 def seed_families(rows: dict[str, dict]) -> dict[str, list[dict]]:
     """Each run of ``rows`` that has seed rows ``<run>-seedN`` too -> its rows, seed 0 first."""
     out = {}
     for n, r in rows.items():
+        if "-seed" in n:
+            continue
         seeds = [rows[m] for m in rows if m.startswith(n + "-seed") and m[len(n) + 5:].isdigit()]
-        if seeds and "-seed" not in n:
+        if seeds:
             out[n] = [r, *seeds]
     return out
 

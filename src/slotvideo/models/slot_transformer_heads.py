@@ -2,8 +2,9 @@
 
 * :class:`TaskHead`: a CLS token, the question (and choice) word embeddings, the final latents projected
   to tokens (T x K of them) with the embeddings of their decoded masks, and the first/last frame
-  embeddings of the ResNet (``frame_tokens=False``, not in the paper, leaves those out) -> a gated transformer with absolute position encodings -> the CLS output ->
-  one output MLP per task (descriptive answers, multiple-choice flag, CATER's 36 cells, action classes).
+  embeddings of the ResNet (``frame_tokens=False``, not in the paper, leaves those out) -> a gated
+  transformer with absolute position encodings -> the CLS output -> one output MLP per task (descriptive
+  answers, multiple-choice flag, CATER's 36 cells, action classes).
 * :class:`ObjectPrediction` (3.4.1): mask the last steps of 1, 2 and 3 random slots, run the context
   transformer once, L2 between predicted and true latents on random masked steps, summed.
 * :class:`QuestionPrediction` (3.4.2): answer + latents -> a CLS summary -> teacher-forced question decoder.
