@@ -87,9 +87,11 @@ RUNS = {
 BASES = ("locate", "locate-h0-872", "locate-h0-872-noframes")
 for _base in BASES:   # in order: each base is a run of RUNS by the time its ablations are added
     RUNS.update({f"{_base}-{a}": [*RUNS[_base], *s] for a, s in ABLATIONS.items() if not _base.endswith("-" + a)})
-# more seeds of the iteration rows at horizon 0 (section 5's claim; one seed cannot tell 0.04 of held-out top-1)
+# more seeds of the iteration rows at horizon 0 (section 5's claim; one seed cannot tell 0.04 of held-out top-1),
+# and of the no-frame-token base's rows whose verdicts one seed leaves within noise
 RUNS.update({f"{n}-seed{s}": seeded(s, RUNS[n]) for n in ("locate-h0-872", "locate-h0-872-it1", "locate-h0-872-it4",
-                                                           "locate-h0-872-noframes", "locate-h0-872-noframes-it1")
+                                                           "locate-h0-872-noframes", "locate-h0-872-noframes-it1",
+                                                           "locate-h0-872-noframes-none")
              for s in (1, 2)})
 
 CLAIMS = [  # (paper claim, better run's suffix, worse run's suffix), on held-out top-1
