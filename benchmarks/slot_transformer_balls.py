@@ -91,7 +91,8 @@ for _base in BASES:   # in order: each base is a run of RUNS by the time its abl
 # and of the no-frame-token base's rows whose verdicts one seed leaves within noise
 RUNS.update({f"{n}-seed{s}": seeded(s, RUNS[n]) for n in ("locate-h0-872", "locate-h0-872-it1", "locate-h0-872-it4",
                                                            "locate-h0-872-noframes", "locate-h0-872-noframes-it1",
-                                                           "locate-h0-872-noframes-none")
+                                                           "locate-h0-872-noframes-none", "locate-h0-872-noframes-it4",
+                                                           "locate-h0-872-noframes-gen")
              for s in (1, 2)})
 
 CLAIMS = [  # (paper claim, better run's suffix, worse run's suffix), on held-out top-1
