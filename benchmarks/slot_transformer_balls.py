@@ -88,9 +88,9 @@ BASES = ("locate", "locate-h0-872", "locate-h0-872-noframes")
 for _base in BASES:   # in order: each base is a run of RUNS by the time its ablations are added
     RUNS.update({f"{_base}-{a}": [*RUNS[_base], *s] for a, s in ABLATIONS.items() if not _base.endswith("-" + a)})
 # seeds 1-2 of each base's rows whose verdicts one seed cannot settle (section 5's claims differ by ~0.04 of
-# held-out top-1): the iteration rows of both horizon-0 bases, and the noframes base's generative and
-# no-object-loss rows
-SEEDED = {"locate-h0-872": ("", "-it1", "-it4"), "locate-h0-872-noframes": ("", "-it1", "-none", "-it4", "-gen")}
+# held-out top-1): the iteration rows of both horizon-0 bases; every ablation of the noframes base
+SEEDED = {"locate-h0-872": ("", "-it1", "-it4"),
+          "locate-h0-872-noframes": ("", "-it1", "-none", "-it4", "-gen", "-lstm", "-1slot")}
 RUNS.update({f"{b}{a}-seed{s}": seeded(s, RUNS[b + a]) for b, suffixes in SEEDED.items() for a in suffixes
              for s in (1, 2)})
 
