@@ -180,9 +180,9 @@ def evaluate(model: Any, val_set: Any) -> dict[str, float]:
     scores: dict[str, list[torch.Tensor]] = {}
     separation, confidence = [], []
     for batch in val_batches(val_set):
-        for k, v in model.evaluate_batch(batch).items():
+        batch_scores, masks = model.evaluate_with_masks(batch)
+        for k, v in batch_scores.items():
             scores.setdefault(k, []).append(v)
-        masks = model.segment(batch.video)
         separation.append(object_separation(batch.segmentation, masks))
         confidence.append(masks.max(dim=2).values.flatten(1).mean(1))
     metrics = {k: nanmean(torch.cat(v)) for k, v in scores.items()}

@@ -57,6 +57,11 @@ def test_shapes(variant):
     assert set(metrics) == expected
     assert all(v.shape == (B,) for v in metrics.values())
     assert model.segment(b.video).shape == (B, T, K, H, W)
+    torch.manual_seed(3)
+    both, masks = model.evaluate_with_masks(b)      # one pass: the same metrics and segment's masks
+    torch.testing.assert_close(both, metrics)
+    torch.manual_seed(3)
+    torch.testing.assert_close(masks, model.segment(b.video))
     rolled = model.rollout(b.video, 3)
     assert rolled.recon.shape == (B, 3, 3, H, W) and rolled.masks.shape == (B, 3, K, H, W)
     assert rolled.slots.shape == (B, 3, K, D)

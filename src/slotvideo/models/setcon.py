@@ -288,6 +288,11 @@ class SetCon(VideoModel):
 
         ``mse_pred``/``fg_ari_pred`` are the one-step predictions ``p_t`` of Table 1.
         """
+        return self.evaluate_with_masks(batch)[0]
+
+    @torch.no_grad()
+    def evaluate_with_masks(self, batch: Batch) -> tuple[dict[str, Tensor], Tensor]:
+        """:meth:`evaluate_batch`'s metrics and the masks of :meth:`segment` from one pass over the batch."""
         video = batch.video
         slots, attention = self.encode(video)
         decoded = self.decode(slots)
@@ -308,7 +313,7 @@ class SetCon(VideoModel):
                 if has_gt:
                     _, seg = aligned(q, batch.segmentation, 1)
                     out["fg_ari_pred"] = nanmean(fg_ari(seg, pred.masks), dim=1)
-        return {k: v.float() for k, v in out.items()}
+        return {k: v.float() for k, v in out.items()}, decoded.masks
 
     @torch.no_grad()
     def media(self, batch: Batch) -> dict[str, Tensor]:
