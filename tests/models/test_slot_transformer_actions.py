@@ -1,10 +1,12 @@
 """Slot Transformer action classification: the cater-mini action config (stand-in for Kinetics-600), single-
 and multi-label (CATER ``actions_order_uniq``) labels, top-1 / top-5 in ``evaluate_batch``, and ``slotvideo
-train`` + ``evaluate`` end to end on generated CATER-style data and on the Kinetics-layout fixture."""
+train`` + ``evaluate`` + ``answer`` + ``segment`` end to end on generated CATER-style data and on the
+Kinetics-layout fixture."""
 import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -159,3 +161,12 @@ def test_train_and_evaluate_end_to_end(config, data, tmp_path, capsys):
         assert 0 <= metrics["map"] <= 1 and result["counts"]["map"] == result["num_samples"]
     else:
         assert "map" not in metrics
+    # slotvideo answer and segment on the same run, from a video file of another size and length
+    clip = tmp_path / "clip.npy"
+    np.save(clip, (np.random.default_rng(0).random((10, 24, 20, 3)) * 255).astype(np.uint8))
+    capsys.readouterr()
+    assert main(["answer", str(run), str(clip)]) == 0
+    best = capsys.readouterr().out.split()[:2]
+    assert best[0] == "class" and 0 <= int(best[1]) < (C if config == ACTIONS else 3)
+    assert main(["segment", str(run), str(clip), "--out", str(tmp_path / "seg")]) == 0
+    assert np.load(tmp_path / "seg" / "masks.npy").shape == (10, 24, 20)

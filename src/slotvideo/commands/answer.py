@@ -1,15 +1,16 @@
-"""``slotvideo answer RUN VIDEO "question" [--choices ...]``: ask a trained Aloe run about a video file."""
+"""``slotvideo answer RUN VIDEO ["question"] [--choices ...]``: ask a trained run with a task head about a video file."""
 from __future__ import annotations
 
 import argparse
 
-HELP = "Answer a question about a video (descriptive answer, correct/wrong per choice, or CATER's snitch cell)."
+HELP = ("Answer a question about a video (descriptive answer, correct/wrong per choice, the localization cell "
+        "or the best classes).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", help="run directory (or name under runs/) or a .ckpt file of an Aloe run")
+    parser.add_argument("run", help="run directory (or name under runs/) or a .ckpt file of a run with a task head")
     parser.add_argument("video", help="video file (.mp4, .avi, .gif, ...), folder of frames, or .npy uint8 [T, H, W, 3]")
-    parser.add_argument("question", nargs="?", default=None, help="the question (CLEVRER runs; CATER runs need none)")
+    parser.add_argument("question", nargs="?", default=None, help="the question (CLEVRER runs; localization and classification runs need none)")
     parser.add_argument("--choices", nargs="+", default=(), metavar="CHOICE",
                         help="multiple-choice options; each is judged correct or wrong on its own")
     parser.add_argument("--vocab", default=None, help="clevrer_vocab.json to tokenise with (default: the run's)")
