@@ -2,6 +2,7 @@
 config as a resumable run, load it, and score it per question type on a split as the official evaluation does."""
 from __future__ import annotations
 
+import argparse
 import json
 import math
 from pathlib import Path
@@ -67,6 +68,20 @@ def train_run(config: str, name: str, work: Path, steps: int, overrides: list[st
     if train(cfg, progress=False).get("stopped"):  # SIGTERM / SIGINT / time budget: do not score a half-trained run
         raise SystemExit(f"{name}: training stopped before step {steps}; run the same command again to resume")
     return run_dir
+
+
+def row_parser(doc: str, work: str, runs: dict, default_runs: list[str], steps: int, section: str | None,
+               steps_help: str | None = None) -> argparse.ArgumentParser:
+    """The arguments of a run-per-row benchmark (``--work``, ``--steps``, ``--runs``, ``--threads``, ``--section``
+    for :func:`run_all`); the script adds its own."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--work", default=work, help="runs, generated data and results")
+    parser.add_argument("--steps", type=int, default=steps, help=steps_help)
+    parser.add_argument("--runs", nargs="*", choices=sorted(runs), default=default_runs)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--section", default=section,
+                        help="docs/results.md section to redraw from every row kept under --work")
+    return parser
 
 
 def run_all(args, run, render, section: str) -> int:

@@ -37,7 +37,7 @@ from torch.utils.data import Subset
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks._clevrer import run_all, train_run  # noqa: E402
+from benchmarks._clevrer import row_parser, run_all, train_run  # noqa: E402
 from benchmarks._results import fmt, mean_se, provenance, stamp  # noqa: E402
 from benchmarks.slot_transformer_segmentation import GEN_SEP, seeded, warm  # noqa: E402
 from benchmarks.workbench_run import finished_steps  # noqa: E402
@@ -273,14 +273,9 @@ def render(work: Path) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--work", default=".cache/st_balls", help="runs, generated data and results")
-    parser.add_argument("--steps", type=int, default=4000)
-    parser.add_argument("--runs", nargs="*", choices=sorted(RUNS), default=["locate"])
+    parser = row_parser(__doc__, ".cache/st_balls", RUNS, ["locate"], 4000, SECTION)
     parser.add_argument("--test-samples", type=int, default=1000, help="test-split clips scored")
     parser.add_argument("--train-samples", type=int, default=872, help="training clips scored (the first ones)")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--section", default=SECTION)
     args = parser.parse_args()
     return run_all(args, run, render, args.section)
 

@@ -29,7 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from slotvideo.train.checkpoint import load_run  # noqa: E402
-from benchmarks._clevrer import (TYPES, answer_priors, run_all, score, single_task,  # noqa: E402
+from benchmarks._clevrer import (TYPES, answer_priors, row_parser, run_all, score, single_task,  # noqa: E402
                                  split_means, train_run)
 from benchmarks._results import fmt, mean_se, provenance, stamp  # noqa: E402
 from benchmarks.slot_transformer_segmentation import ADAM, DET, LEARNED, OBJ_UP, STRIDE1  # noqa: E402
@@ -311,16 +311,10 @@ def render(work: Path, args: argparse.Namespace) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--work", default=".cache/aloe_bench", help="runs, generated data and results")
+    parser = row_parser(__doc__, ".cache/aloe_bench", RUNS, ["clevrer"], 1000, "slot-transformer")
     parser.add_argument("--videos", type=int, default=1000, help="generated clevrer-mini videos (all splits)")
     parser.add_argument("--cater-videos", type=int, default=600, help="generated cater-mini videos (all splits)")
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--runs", nargs="*", choices=sorted(RUNS), default=["clevrer"])
     parser.add_argument("--train-samples", type=int, default=512, help="questions scored for the train/held-out gap")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--section", default="slot-transformer",
-                        help="docs/results.md section to redraw from every row kept under --work")
     args = parser.parse_args()
     return run_all(args, run, lambda work: render(work, args), args.section)
 

@@ -32,7 +32,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._clevrer import run_all  # noqa: E402
+from benchmarks._clevrer import row_parser, run_all  # noqa: E402
 from benchmarks._results import fmt, mean_se, provenance, stamp  # noqa: E402
 from benchmarks.slot_transformer_balls import RUNS, batches, open_clips, seed_families  # noqa: E402
 
@@ -170,13 +170,9 @@ def render(work: Path) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--work", default=".cache/st_balls", help="where slot_transformer_balls.py ran")
-    parser.add_argument("--runs", nargs="*", choices=sorted(RUNS), default=["locate-h0-872-noframes"])
-    parser.add_argument("--steps", type=int, default=0, help="the probe's steps (0: as many as the run trained)")
+    parser = row_parser(__doc__, ".cache/st_balls", RUNS, ["locate-h0-872-noframes"], 0, SECTION,
+                        steps_help="the probe's steps (0: as many as the run trained)")
     parser.add_argument("--test-samples", type=int, default=1000, help="test-split clips scored")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--section", default=SECTION)
     args = parser.parse_args()
     return run_all(args, run, render, args.section)
 
