@@ -90,7 +90,7 @@ def answer_kind(model: Any) -> str:
     if kind is None:
         raise ConfigError(f"this run is a {type(model).__name__}"
                           + (f" with model.task={task}" if task is not None else "")
-                          + ", which does not answer questions (train a model with a task head: aloe, cnn-lstm, or "
+                          + ", which does not answer questions (train a model with a task head: aloe, cnn_lstm, or "
                           "slot-transformer with model.task clevrer / localization / classification)")
     return kind
 
