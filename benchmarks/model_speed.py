@@ -8,6 +8,10 @@ checkpoints, evaluation or media), ``--warmup`` untimed steps, then ``--steps`` 
 datasets are written into ``<work>/cache`` on first use, before the timing. Aloe is timed in its joint phase
 (``model.monet_pretrain_steps=0``: MONet and the transformer both train), not MONet's pre-training phase. Writes
 the ``model-speed`` section of docs/results.md; ``--configs`` times a subset.
+
+Budget: at one thread the paper-sized SetCon Bouncing Balls config (batch 128 of 12 frames at 32x32, decoded
+at full resolution) takes about 71 s a step (measured 2026-12-02), so the default 5 + 20 steps take half an
+hour for that config alone; fewer ``--steps`` give a rougher number sooner.
 """
 from __future__ import annotations
 
