@@ -42,22 +42,24 @@ SECTION = "slot-transformer-balls-probe"
 @torch.no_grad()
 def frozen_inputs(model, ds) -> tuple[list[dict[str, torch.Tensor]], torch.Tensor]:
     """The head's inputs from each iteration of the frozen ``model`` on every clip of ``ds`` and the labels:
-    ``([{z, masks, first, last} per iteration], labels)``."""
+    ``([{z, masks, first, last} per iteration], labels)``; the frame embeddings are one tensor for all iterations."""
     model.eval()
     torch.manual_seed(0)  # a generative model samples z
     per_iteration: list[dict[str, list[torch.Tensor]]] = []
+    frames: dict[str, list[torch.Tensor]] = {"first": [], "last": []}
     labels = []
     for batch in batches(ds, 64):
         out = model.infer(batch["video"])
-        features = out["features"]
+        frames["first"].append(out["features"][:, 0])
+        frames["last"].append(out["features"][:, -1])
         for k, it in enumerate(out["iterations"]):
             if k == len(per_iteration):
-                per_iteration.append({"z": [], "masks": [], "first": [], "last": []})
-            for key, v in (("z", it.z), ("masks", it.decoded.masks), ("first", features[:, 0]),
-                           ("last", features[:, -1])):
-                per_iteration[k][key].append(v)
+                per_iteration.append({"z": [], "masks": []})
+            per_iteration[k]["z"].append(it.z)
+            per_iteration[k]["masks"].append(it.decoded.masks)
         labels.append(batch["label"])
-    return [{key: torch.cat(v) for key, v in inputs.items()} for inputs in per_iteration], torch.cat(labels)
+    shared = {key: torch.cat(v) for key, v in frames.items()}
+    return [{**shared, **{key: torch.cat(v) for key, v in inputs.items()}} for inputs in per_iteration], torch.cat(labels)
 
 
 def head_logits(head, inputs: dict[str, torch.Tensor], rows: torch.Tensor | slice) -> torch.Tensor:
@@ -119,8 +121,8 @@ def run(name: str, args: argparse.Namespace, work: Path) -> list[dict]:
     out = work / "st_probe"
     out.mkdir(parents=True, exist_ok=True)
     rows = []
+    steps = args.steps or step
     for k, (tr, te) in enumerate(zip(train_inputs, test_inputs), start=1):
-        steps = args.steps or step
         head = train_head(model, cfg, tr, train_labels, steps)
         row = {"run": name, "iteration": k, "iterations": len(train_inputs), "run_steps": step, "steps": steps,
                "train_clips": len(train_labels), "test_samples": len(test_labels), "joint_test_top1": joint,
